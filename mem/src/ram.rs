@@ -56,7 +56,11 @@ impl RamLayout {
     /// (the rest of the 32-bit space is the PCI/MMIO hole) and the remainder
     /// starts at 4 GiB, as Q35 does.
     pub fn split(total: u64, low_limit: u64) -> Result<RamLayout, RamError> {
-        if total == 0 || total % PAGE_SIZE != 0 || total > MAX_RAM || low_limit % PAGE_SIZE != 0 {
+        if total == 0
+            || !total.is_multiple_of(PAGE_SIZE)
+            || total > MAX_RAM
+            || !low_limit.is_multiple_of(PAGE_SIZE)
+        {
             return Err(RamError::BadSize(total));
         }
         let low = total.min(low_limit);
@@ -117,7 +121,7 @@ impl GuestRam {
     /// Reserves host memory for `layout`. Pages are committed on first touch.
     pub fn new(layout: RamLayout, attention: Arc<Attention>) -> Result<GuestRam, RamError> {
         let size = layout.total();
-        if size == 0 || size % PAGE_SIZE != 0 || size > MAX_RAM {
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) || size > MAX_RAM {
             return Err(RamError::BadSize(size));
         }
         let map = MmapOptions::new()

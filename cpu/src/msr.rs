@@ -1,0 +1,186 @@
+//! Model-specific registers (SDM Vol. 4). Unknown MSRs raise #GP(0), as on
+//! hardware; every MSR listed here is one a stock kernel touches.
+
+use crate::fault::{Fault, Res};
+use crate::state::{cr0, efer, Core, SegReg};
+
+/// MSR indices (SDM Vol. 4, Table 2-2).
+pub(crate) mod index {
+    pub const TSC: u32 = 0x10;
+    pub const APIC_BASE: u32 = 0x1B;
+    pub const MTRRCAP: u32 = 0xFE;
+    pub const SYSENTER_CS: u32 = 0x174;
+    pub const SYSENTER_EIP: u32 = 0x176;
+    pub const MCG_CAP: u32 = 0x179;
+    pub const MCG_STATUS: u32 = 0x17A;
+    pub const MISC_ENABLE: u32 = 0x1A0;
+    pub const MTRR_PHYS_FIRST: u32 = 0x200;
+    pub const MTRR_PHYS_LAST: u32 = 0x20F;
+    pub const PAT: u32 = 0x277;
+    pub const MTRR_DEF_TYPE: u32 = 0x2FF;
+    pub const EFER: u32 = 0xC000_0080;
+    pub const STAR: u32 = 0xC000_0081;
+    pub const LSTAR: u32 = 0xC000_0082;
+    pub const CSTAR: u32 = 0xC000_0083;
+    pub const SFMASK: u32 = 0xC000_0084;
+    pub const FS_BASE: u32 = 0xC000_0100;
+    pub const GS_BASE: u32 = 0xC000_0101;
+    pub const KERNEL_GS_BASE: u32 = 0xC000_0102;
+    pub const TSC_AUX: u32 = 0xC000_0103;
+}
+
+/// Fixed-range MTRRs (SDM Vol. 3A, 11.11.2.2).
+const MTRR_FIXED: [u32; 11] = [
+    0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F,
+];
+
+#[derive(Clone, Debug)]
+pub(crate) struct Msrs {
+    pub tsc_offset: u64,
+    pub apic_base: u64,
+    pub sysenter: [u64; 3],
+    pub misc_enable: u64,
+    pub mtrr_phys: [u64; 16],
+    pub mtrr_fixed: [u64; 11],
+    pub mtrr_def_type: u64,
+    pub pat: u64,
+    pub star: u64,
+    pub lstar: u64,
+    pub cstar: u64,
+    pub sfmask: u64,
+    pub kernel_gs_base: u64,
+    pub tsc_aux: u64,
+    pub mcg_status: u64,
+}
+
+impl Default for Msrs {
+    fn default() -> Msrs {
+        Msrs {
+            tsc_offset: 0,
+            // BSP, xAPIC enabled, at the architectural base.
+            apic_base: 0xFEE0_0000 | (1 << 11) | (1 << 8),
+            sysenter: [0; 3],
+            // Fast strings enabled (bit 0).
+            misc_enable: 1,
+            mtrr_phys: [0; 16],
+            mtrr_fixed: [0; 11],
+            mtrr_def_type: 0,
+            // Power-on PAT (SDM Vol. 3A, 11.12.4).
+            pat: 0x0007_0406_0007_0406,
+            star: 0,
+            lstar: 0,
+            cstar: 0,
+            sfmask: 0,
+            kernel_gs_base: 0,
+            tsc_aux: 0,
+            mcg_status: 0,
+        }
+    }
+}
+
+fn canonical(v: u64) -> bool {
+    ((v << 16) as i64 >> 16) as u64 == v
+}
+
+/// EFER bits software may write: SCE, LME, NXE (LMA is read-only).
+const EFER_WRITABLE: u64 = efer::SCE | efer::LME | efer::NXE;
+
+impl Core {
+    /// The time-stamp counter: retired instructions plus the offset a
+    /// write to IA32_TIME_STAMP_COUNTER established.
+    pub(crate) fn tsc(&self) -> u64 {
+        self.instret.wrapping_add(self.msr.tsc_offset)
+    }
+
+    pub(crate) fn msr_read(&self, idx: u32) -> Option<u64> {
+        use index::*;
+        let m = &self.msr;
+        Some(match idx {
+            TSC => self.tsc(),
+            APIC_BASE => m.apic_base,
+            MTRRCAP => 0x508, // 8 variable ranges, fixed ranges, write-combining
+            SYSENTER_CS..=SYSENTER_EIP => m.sysenter[(idx - SYSENTER_CS) as usize],
+            MCG_CAP => 0,
+            MCG_STATUS => m.mcg_status,
+            MISC_ENABLE => m.misc_enable,
+            MTRR_PHYS_FIRST..=MTRR_PHYS_LAST => m.mtrr_phys[(idx - MTRR_PHYS_FIRST) as usize],
+            PAT => m.pat,
+            MTRR_DEF_TYPE => m.mtrr_def_type,
+            EFER => self.efer,
+            STAR => m.star,
+            LSTAR => m.lstar,
+            CSTAR => m.cstar,
+            SFMASK => m.sfmask,
+            FS_BASE => self.seg[SegReg::Fs as usize].base,
+            GS_BASE => self.seg[SegReg::Gs as usize].base,
+            KERNEL_GS_BASE => m.kernel_gs_base,
+            TSC_AUX => m.tsc_aux,
+            _ => {
+                let i = MTRR_FIXED.iter().position(|&f| f == idx)?;
+                m.mtrr_fixed[i]
+            }
+        })
+    }
+
+    /// WRMSR; #GP(0) for unknown MSRs and invalid values.
+    pub(crate) fn msr_write(&mut self, idx: u32, v: u64) -> Res {
+        use index::*;
+        let gp = Err(Fault::GP0);
+        match idx {
+            TSC => self.msr.tsc_offset = v.wrapping_sub(self.instret),
+            APIC_BASE => {
+                if v & !(0xF_FFFF_F000 | (1 << 11) | (1 << 10) | (1 << 8)) != 0 {
+                    return gp;
+                }
+                self.msr.apic_base = v;
+            }
+            SYSENTER_CS..=SYSENTER_EIP => self.msr.sysenter[(idx - SYSENTER_CS) as usize] = v,
+            MCG_STATUS => self.msr.mcg_status = v,
+            MISC_ENABLE => self.msr.misc_enable = v,
+            MTRR_PHYS_FIRST..=MTRR_PHYS_LAST => {
+                self.msr.mtrr_phys[(idx - MTRR_PHYS_FIRST) as usize] = v
+            }
+            PAT => {
+                // Each of the eight entries must be a valid memory type.
+                if (0..8).any(|k| matches!((v >> (k * 8)) & 0xFF, 2 | 3 | 8..=0xFF)) {
+                    return gp;
+                }
+                self.msr.pat = v;
+            }
+            MTRR_DEF_TYPE => self.msr.mtrr_def_type = v,
+            EFER => {
+                if v & !(EFER_WRITABLE | efer::LMA) != 0 {
+                    return gp;
+                }
+                // LME cannot change while paging is on.
+                if self.cr0 & cr0::PG != 0 && (v ^ self.efer) & efer::LME != 0 {
+                    return gp;
+                }
+                self.efer = (self.efer & efer::LMA) | (v & EFER_WRITABLE);
+                self.sync_mode();
+            }
+            STAR => self.msr.star = v,
+            LSTAR | CSTAR | KERNEL_GS_BASE | FS_BASE | GS_BASE if !canonical(v) => return gp,
+            LSTAR => self.msr.lstar = v,
+            CSTAR => self.msr.cstar = v,
+            SFMASK => self.msr.sfmask = v & 0xFFFF_FFFF,
+            FS_BASE => self.seg[SegReg::Fs as usize].base = v,
+            GS_BASE => self.seg[SegReg::Gs as usize].base = v,
+            KERNEL_GS_BASE => self.msr.kernel_gs_base = v,
+            TSC_AUX => {
+                if v >> 32 != 0 {
+                    return gp;
+                }
+                self.msr.tsc_aux = v
+            }
+            _ => match MTRR_FIXED.iter().position(|&f| f == idx) {
+                Some(i) => self.msr.mtrr_fixed[i] = v,
+                None => {
+                    tracing::debug!(target: "cpu::msr", index = format_args!("{idx:#x}"), "WRMSR to unknown MSR: #GP");
+                    return gp;
+                }
+            },
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! The run loop: find (or decode) the block at RIP, run it, and between
+//! blocks look at the attention word and the interrupt line.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl};
+use mem::{Attention, Bus, GuestAddress};
+
+use crate::block::{self, Block, BlockCache, BlockId, Decoded, MAX_BLOCK};
+use crate::exec;
+use crate::fault::{Fault, Res};
+use crate::mmu::PAGE_MASK;
+use crate::state::{rflags, Core, Mode, SegReg};
+
+/// The CPU's view of its interrupt controller: is an external interrupt
+/// pending, and which vector does acknowledging it give.
+pub trait InterruptSource {
+    /// Whether a maskable interrupt is waiting (checked between blocks: keep
+    /// it cheap).
+    fn pending(&self) -> bool;
+    /// INTA: the vector of the highest-priority pending interrupt, which is
+    /// now in service; `None` if it went away.
+    fn acknowledge(&mut self) -> Option<u8>;
+}
+
+/// An interrupt controller with nothing ever pending.
+#[derive(Debug, Default)]
+pub struct NoInterrupts;
+
+impl InterruptSource for NoInterrupts {
+    fn pending(&self) -> bool {
+        false
+    }
+    fn acknowledge(&mut self) -> Option<u8> {
+        None
+    }
+}
+
+/// Why [`Cpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// The instruction budget ran out.
+    Budget,
+    /// HLT: waiting for an interrupt.
+    Halted,
+    /// A bit other than INTERRUPT and CODE_WRITTEN is raised in the bus's
+    /// attention word; the caller looks at it.
+    Attention,
+    /// Triple fault: the processor shut down.
+    Shutdown,
+}
+
+/// A processor: architectural state ([`Core`], reached through `Deref`)
+/// plus its decode cache.
+pub struct Cpu {
+    core: Core,
+    blocks: BlockCache,
+    attention: Arc<Attention>,
+}
+
+impl Deref for Cpu {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl DerefMut for Cpu {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+impl Cpu {
+    /// A processor in its power-on state, reaching memory through `bus`.
+    pub fn new(bus: Arc<Bus>) -> Cpu {
+        let attention = bus.ram.attention().clone();
+        Cpu {
+            core: Core::new(bus),
+            blocks: BlockCache::new(),
+            attention,
+        }
+    }
+
+    /// Runs until about `budget` instructions have retired (checked between
+    /// blocks), the guest halts, attention is needed, or shutdown.
+    pub fn run(&mut self, irq: &mut dyn InterruptSource, budget: u64) -> RunExit {
+        let end = self.core.instret.saturating_add(budget);
+        loop {
+            if self.core.shutdown {
+                return RunExit::Shutdown;
+            }
+            if !self.core.code_written.is_empty() {
+                for page in std::mem::take(&mut self.core.code_written) {
+                    self.blocks.invalidate_page(page);
+                }
+            }
+            if self.attention.any() {
+                let bits = self.attention.peek();
+                if bits & Attention::CODE_WRITTEN != 0 {
+                    self.attention.take(Attention::CODE_WRITTEN);
+                    for page in self.core.ram.take_code_written() {
+                        self.blocks.invalidate_page(page);
+                    }
+                }
+                if bits & Attention::INTERRUPT != 0 {
+                    self.attention.take(Attention::INTERRUPT);
+                }
+                if bits & !(Attention::CODE_WRITTEN | Attention::INTERRUPT) != 0 {
+                    return RunExit::Attention;
+                }
+            }
+            if self.core.rflags & rflags::IF != 0 && !self.core.int_shadow && irq.pending() {
+                if let Some(v) = irq.acknowledge() {
+                    self.core.halted = false;
+                    self.core.external_interrupt(v);
+                    self.core.end_block = false;
+                    continue;
+                }
+            }
+            self.core.int_shadow = false;
+            if self.core.halted {
+                return RunExit::Halted;
+            }
+            if self.core.instret >= end {
+                return RunExit::Budget;
+            }
+            let id = match self.block_at_rip() {
+                Ok(id) => id,
+                Err(f) => {
+                    self.core.deliver_fault(f);
+                    self.core.end_block = false;
+                    continue;
+                }
+            };
+            let block = self.blocks.get(id);
+            let core = &mut self.core;
+            let mut retired = 0;
+            for d in block.insns.iter() {
+                core.rip = d.i.next_ip();
+                match (d.exec)(core, d) {
+                    Ok(()) => {
+                        retired += 1;
+                        if core.end_block {
+                            core.end_block = false;
+                            break;
+                        }
+                    }
+                    Err(f) => {
+                        core.rip = d.i.ip();
+                        core.deliver_fault(f);
+                        core.end_block = false;
+                        break;
+                    }
+                }
+            }
+            core.instret += retired;
+        }
+    }
+
+    /// Drops every decoded block (after the guest's code changed in ways
+    /// the page tracking cannot see, e.g. a loader wrote RAM directly).
+    pub fn flush_decode_cache(&mut self) {
+        for page in self.blocks.flush() {
+            self.core.ram.clear_code(page << 12);
+        }
+        self.core.tlb.flush_all();
+    }
+
+    fn block_at_rip(&mut self) -> Res<BlockId> {
+        let core = &mut self.core;
+        let lin = if core.mode == Mode::Long {
+            core.rip
+        } else {
+            if core.rip > core.seg[SegReg::Cs as usize].limit as u64 {
+                return Err(Fault::GP0);
+            }
+            core.seg[SegReg::Cs as usize].base.wrapping_add(core.rip) & 0xFFFF_FFFF
+        };
+        let phys = core.fetch_phys(lin)?;
+        let key = block::key(phys, core.code_bits);
+        if let Some(id) = self.blocks.lookup(key, core.rip) {
+            return Ok(id);
+        }
+        self.decode_block(lin, phys, key)
+    }
+
+    #[cold]
+    fn decode_block(&mut self, lin: u64, phys: u64, key: u64) -> Res<BlockId> {
+        if self.blocks.full() {
+            self.flush_decode_cache();
+            // Re-establish the fetch translation the flush dropped.
+            self.core.fetch_phys(lin)?;
+        }
+        let core = &mut self.core;
+        let in_page = (0x1000 - (phys & 0xFFF)) as usize;
+        let mut buf = [0u8; 0x1000 + 15];
+        core.bus.read_phys(GuestAddress(phys), &mut buf[..in_page]);
+        let next_lin = (lin | 0xFFF).wrapping_add(1);
+        let next_lin = if core.mode == Mode::Long {
+            next_lin
+        } else {
+            next_lin & 0xFFFF_FFFF
+        };
+        // The next page is only needed for an instruction that straddles
+        // the boundary; a failed translation matters only then.
+        let next = core.fetch_phys(next_lin).ok();
+        let mut avail = in_page;
+        if let Some(p) = next {
+            core.bus
+                .read_phys(GuestAddress(p), &mut buf[in_page..in_page + 15]);
+            avail += 15;
+        }
+        let mut decoder = Decoder::with_ip(
+            core.code_bits,
+            &buf[..avail],
+            core.rip,
+            DecoderOptions::NONE,
+        );
+        let mut insns = Vec::with_capacity(16);
+        let mut straddles = false;
+        while insns.len() < MAX_BLOCK && decoder.position() < in_page {
+            let i = decoder.decode();
+            if i.is_invalid() && decoder.last_error() == DecoderError::NoMoreBytes {
+                if insns.is_empty() {
+                    // The instruction runs onto a page we cannot fetch:
+                    // raise that page's fault.
+                    core.fetch_phys(next_lin)?;
+                    return Err(Fault::UD);
+                }
+                break;
+            }
+            straddles |= decoder.position() > in_page;
+            let stop = i.is_invalid() || i.flow_control() != FlowControl::Next;
+            insns.push(Decoded {
+                exec: exec::handler(&i),
+                amask: exec::address_mask(&i),
+                i,
+            });
+            if stop {
+                break;
+            }
+        }
+        let first_page = core.ram.offset_of_range(phys & PAGE_MASK, 0x1000);
+        let second_page = if straddles {
+            next.and_then(|p| core.ram.offset_of_range(p & PAGE_MASK, 0x1000))
+        } else {
+            None
+        };
+        for (off, p) in [(first_page, Some(phys & PAGE_MASK)), (second_page, next)] {
+            if let (Some(off), Some(p)) = (off, p) {
+                core.ram.mark_code(off);
+                core.tlb.protect_code(p & PAGE_MASK);
+            }
+        }
+        Ok(self.blocks.insert(Block {
+            key,
+            rip: core.rip,
+            insns: insns.into_boxed_slice(),
+            pages: [first_page.map(|o| o >> 12), second_page.map(|o| o >> 12)],
+        }))
+    }
+}
