@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use iced_x86::Instruction;
 
 use crate::exec::Handler;
+use crate::state::SegReg;
 
 /// Longest block, in instructions.
 pub(crate) const MAX_BLOCK: usize = 64;
@@ -24,12 +25,79 @@ pub(crate) const MAX_BLOCK: usize = 64;
 const MAX_BLOCKS: usize = 1 << 16;
 const FAST_BITS: u32 = 12;
 
-/// One decoded instruction with everything its handler needs precomputed.
+/// One decoded instruction with everything its handler needs precomputed,
+/// so the hot handlers never decode operand kinds at run time.
 pub(crate) struct Decoded {
     pub i: Instruction,
     pub exec: Handler,
     /// Mask of the effective address size (0xFFFF, 0xFFFF_FFFF or all-ones).
     pub amask: u64,
+    /// Memory operand: displacement (absolute target when RIP-relative),
+    /// base and index GPR numbers (`NO_REG` if absent), scale as a shift,
+    /// and segment.
+    pub disp: u64,
+    pub base: u8,
+    pub index: u8,
+    pub scale: u8,
+    pub seg: SegReg,
+    /// GPR numbers of register operands 0 and 1 (`NO_REG` if not a GPR).
+    pub r0: u8,
+    pub r1: u8,
+    /// The immediate operand, sign-extended as the instruction specifies.
+    pub imm: u64,
+}
+
+/// Marks an absent register in `Decoded`.
+pub(crate) const NO_REG: u8 = 0xFF;
+
+impl Decoded {
+    pub fn new(i: Instruction) -> Decoded {
+        use iced_x86::{OpKind, Register};
+        let gpr = |r: Register| -> u8 {
+            if r.is_gpr() && !matches!(r, Register::AH | Register::CH | Register::DH | Register::BH)
+            {
+                r.full_register().number() as u8
+            } else {
+                NO_REG
+            }
+        };
+        let reg_op = |n: u32| -> u8 {
+            if n < i.op_count() && i.op_kind(n) == OpKind::Register {
+                gpr(i.op_register(n))
+            } else {
+                NO_REG
+            }
+        };
+        let imm = (0..i.op_count())
+            .find(|&n| {
+                matches!(
+                    i.op_kind(n),
+                    OpKind::Immediate8
+                        | OpKind::Immediate16
+                        | OpKind::Immediate32
+                        | OpKind::Immediate64
+                        | OpKind::Immediate8to16
+                        | OpKind::Immediate8to32
+                        | OpKind::Immediate8to64
+                        | OpKind::Immediate32to64
+                )
+            })
+            .map_or(0, |n| i.immediate(n));
+        let imm = crate::exec::branch_target(&i).unwrap_or(imm);
+        Decoded {
+            exec: crate::exec::handler(&i),
+            amask: crate::exec::address_mask(&i),
+            disp: i.memory_displacement64(),
+            base: gpr(i.memory_base()),
+            index: gpr(i.memory_index()),
+            scale: i.memory_index_scale().trailing_zeros() as u8,
+            seg: crate::exec::sreg(i.memory_segment()),
+            r0: reg_op(0),
+            r1: reg_op(1),
+            imm,
+            i,
+        }
+    }
 }
 
 pub(crate) struct Block {

@@ -29,14 +29,25 @@ pub(crate) fn sext(v: u64, size: usize) -> u64 {
     (((v << shift) as i64) >> shift) as u64
 }
 
-/// PF: set when the low byte of the result has an even number of ones.
+/// PF for each value of a result's low byte: set when it has an even
+/// number of ones (a table: the baseline x86-64 target has no POPCNT).
+static PARITY: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if (i as u8).count_ones().is_multiple_of(2) {
+            PF as u8
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
 #[inline(always)]
 fn parity(v: u64) -> u64 {
-    if (v as u8).count_ones().is_multiple_of(2) {
-        PF
-    } else {
-        0
-    }
+    PARITY[(v & 0xFF) as usize] as u64
 }
 
 /// SF, ZF and PF of a result.

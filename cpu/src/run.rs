@@ -8,7 +8,6 @@ use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl};
 use mem::{Attention, Bus, GuestAddress};
 
 use crate::block::{self, Block, BlockCache, BlockId, Decoded, MAX_BLOCK};
-use crate::exec;
 use crate::fault::{Fault, Res};
 use crate::mmu::PAGE_MASK;
 use crate::state::{rflags, Core, Mode, SegReg};
@@ -126,37 +125,56 @@ impl Cpu {
             if self.core.instret >= end {
                 return RunExit::Budget;
             }
-            let id = match self.block_at_rip() {
-                Ok(id) => id,
-                Err(f) => {
-                    self.core.deliver_fault(f);
-                    self.core.end_block = false;
-                    continue;
-                }
-            };
-            let block = self.blocks.get(id);
-            let core = &mut self.core;
-            let mut retired = 0;
-            for d in block.insns.iter() {
-                core.rip = d.i.next_ip();
-                match (d.exec)(core, d) {
-                    Ok(()) => {
-                        retired += 1;
-                        if core.end_block {
-                            core.end_block = false;
-                            break;
-                        }
-                    }
+            // Inner loop: run blocks back to back while each ends with an
+            // ordinary control transfer. Anything that can change what the
+            // outer checks would decide (IF, halting, faults, code writes,
+            // mode changes) sets `end_block`, and device activity raises the
+            // attention word, so this is the only test needed per block.
+            loop {
+                let id = match self.block_at_rip() {
+                    Ok(id) => id,
                     Err(f) => {
-                        core.rip = d.i.ip();
-                        core.deliver_fault(f);
+                        self.core.deliver_fault(f);
+                        self.core.end_block = false;
+                        break;
+                    }
+                };
+                if !self.run_block(id) || self.attention.any() || self.core.instret >= end {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Runs one block; false if it ended early (fault, `end_block`).
+    #[inline(always)]
+    fn run_block(&mut self, id: BlockId) -> bool {
+        let block = self.blocks.get(id);
+        let core = &mut self.core;
+        let mut retired = 0;
+        let mut normal = true;
+        for d in block.insns.iter() {
+            core.rip = d.i.next_ip();
+            match (d.exec)(core, d) {
+                Ok(()) => {
+                    retired += 1;
+                    if core.end_block {
                         core.end_block = false;
+                        normal = false;
                         break;
                     }
                 }
+                Err(f) => {
+                    core.rip = d.i.ip();
+                    core.deliver_fault(f);
+                    core.end_block = false;
+                    normal = false;
+                    break;
+                }
             }
-            core.instret += retired;
         }
+        core.instret += retired;
+        normal
     }
 
     /// Drops every decoded block (after the guest's code changed in ways
@@ -233,11 +251,7 @@ impl Cpu {
             }
             straddles |= decoder.position() > in_page;
             let stop = i.is_invalid() || i.flow_control() != FlowControl::Next;
-            insns.push(Decoded {
-                exec: exec::handler(&i),
-                amask: exec::address_mask(&i),
-                i,
-            });
+            insns.push(Decoded::new(i));
             if stop {
                 break;
             }

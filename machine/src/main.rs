@@ -1,1 +1,103 @@
-fn main() {}
+//! `vtdemu`: the command line.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use machine::{Machine, STATUS_HALTED_FOREVER, STATUS_TRIPLE_FAULT};
+use tracing_subscriber::EnvFilter;
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  (V << 1) | 1  the guest wrote V to the debug-exit port (0x501)
+  0             the machine was stopped without a guest exit value
+  1             host error (cannot allocate memory, ...)
+  2             bad command line";
+
+/// A full-system x86-64 emulator built around an emulated Intel VT-d IOMMU.
+#[derive(Parser)]
+#[command(name = "vtdemu", version, after_help = exit_status_help())]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Guest memory size: a number with a K, M or G suffix (binary units;
+    /// a bare number means MiB)
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "SIZE",
+        default_value = "64M",
+        value_parser = machine::parse_memory_size,
+        global = true
+    )]
+    memory: u64,
+
+    /// Write trace events to stderr, selected by a tracing EnvFilter
+    /// directive such as `cpu::exc=debug`, `uart=trace` or `debug`
+    #[arg(long, value_name = "FILTER", value_parser = parse_filter, global = true)]
+    trace: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in demo guest: real mode to 64-bit long mode, a page
+    /// fault and an invalid opcode handled, all reported on the serial port
+    ///
+    /// The guest prints each step on COM1 (this process's stdout) and ends by
+    /// writing 0x10 to the debug-exit port, so a successful run exits with
+    /// status 33. It needs at least 1M of guest memory.
+    Demo,
+}
+
+fn exit_status_help() -> String {
+    format!(
+        "{EXIT_STATUS_HELP}\n  {STATUS_TRIPLE_FAULT}             the guest triple-faulted\n  \
+         {STATUS_HALTED_FOREVER}             the guest halted with interrupts disabled"
+    )
+}
+
+/// Checks a `--trace` filter when the command line is parsed, so a bad one
+/// is a usage error. (`EnvFilter` is not `Clone`, which clap needs, so the
+/// text is kept and parsed again at start-up.)
+fn parse_filter(text: &str) -> Result<String, String> {
+    EnvFilter::try_new(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("vtdemu: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let filter =
+        EnvFilter::try_new(cli.trace.as_deref().unwrap_or("warn")).context("bad trace filter")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let mut machine = Machine::builder().memory(cli.memory).build()?;
+    match cli.command {
+        Command::Demo => machine.load_demo()?,
+    }
+    if std::io::stdin().is_terminal() {
+        machine::forward_stdin(machine.serial_input()).context("cannot read stdin")?;
+    }
+    let status = machine.run()?;
+    if status.is_failure() {
+        eprintln!("vtdemu: {status}");
+    } else {
+        tracing::info!(target: "machine", "{status}");
+    }
+    Ok(status.code())
+}

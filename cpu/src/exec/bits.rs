@@ -195,3 +195,111 @@ pub(super) fn cmovcc(cpu: &mut Core, d: &Decoded) -> Res {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::string::tests::{machine64, step};
+    use super::*;
+    use crate::state::rflags::OF;
+
+    const NONE: u64 = 0x2;
+
+    #[test]
+    fn bit_test_family() {
+        assert_eq!(
+            bt_op(BitOp::Test, 0b100, 2, NONE | ZF),
+            (0b100, NONE | ZF | CF)
+        );
+        assert_eq!(bt_op(BitOp::Set, 0, 63, NONE | CF), (1 << 63, NONE));
+        assert_eq!(bt_op(BitOp::Reset, 0xFF, 0, NONE), (0xFE, NONE | CF));
+        assert_eq!(bt_op(BitOp::Complement, 0xF0, 4, NONE), (0xE0, NONE | CF));
+    }
+
+    #[test]
+    fn bit_string_offset_is_signed_and_word_granular() {
+        assert_eq!(bit_string_offset(33, 4), (4, 1));
+        assert_eq!(bit_string_offset(0xFFFF, 2), ((-2i64) as u64, 15));
+        assert_eq!(bit_string_offset(0xFFFF_FFE0, 4), ((-4i64) as u64, 0));
+        assert_eq!(bit_string_offset((-65i64) as u64, 8), ((-16i64) as u64, 63));
+        // Only the operand-size bits of the register count.
+        assert_eq!(bit_string_offset(0x1_0000_0003, 4), (0, 3));
+    }
+
+    #[test]
+    fn bsf_bsr_zero_source_keeps_destination() {
+        assert_eq!(bsf_op(false, 0, 0xDEAD, 2, NONE), (0xDEAD, NONE | ZF));
+        assert_eq!(bsf_op(false, 0x10_0000_0000, 7, 4, NONE), (7, NONE | ZF));
+        assert_eq!(bsf_op(false, 0x8, 7, 4, NONE | ZF | CF), (3, NONE | CF));
+        assert_eq!(bsf_op(true, 0x8001, 7, 2, NONE), (15, NONE));
+        assert_eq!(bsf_op(true, 1 << 63, 0, 8, NONE), (63, NONE));
+    }
+
+    #[test]
+    fn tzcnt_lzcnt_counts_and_flags() {
+        assert_eq!(tzcnt_op(false, 0, 2, NONE | OF | SF), (16, NONE | OF | CF));
+        assert_eq!(tzcnt_op(false, 1, 8, NONE), (0, NONE | ZF));
+        assert_eq!(tzcnt_op(false, 0x8000_0000, 4, NONE), (31, NONE));
+        assert_eq!(tzcnt_op(true, 1, 2, NONE), (15, NONE));
+        assert_eq!(
+            tzcnt_op(true, 0x8000_0000, 4, NONE | PF | AF),
+            (0, NONE | ZF)
+        );
+        assert_eq!(tzcnt_op(true, 0, 8, NONE), (64, NONE | CF));
+    }
+
+    #[test]
+    fn popcnt_clears_other_flags() {
+        assert_eq!(popcnt_op(0xF0F0, 2, NONE | ARITH), (8, NONE));
+        assert_eq!(popcnt_op(0x1_0000_0000, 4, NONE | CF), (0, NONE | ZF));
+    }
+
+    #[test]
+    fn handlers() {
+        let mut cpu = machine64();
+        // 0F BC C1: bsf eax, ecx with ECX = 0: RAX untouched, ZF set.
+        cpu.gpr[0] = 0xFFFF_FFFF_FFFF_FFFF;
+        cpu.gpr[1] = 0xFFFF_FFFF_0000_0000;
+        step(&mut cpu, &[0x0F, 0xBC, 0xC1]).unwrap();
+        assert_eq!(cpu.gpr[0], u64::MAX);
+        assert_ne!(cpu.rflags & ZF, 0);
+        // 0F 44 C1: cmove eax, ecx with ZF set: moves.
+        step(&mut cpu, &[0x0F, 0x44, 0xC1]).unwrap();
+        assert_eq!(cpu.gpr[0], 0);
+        // cmovne eax, ecx with ZF set: not taken, but EAX is zero-extended.
+        cpu.gpr[0] = 0x1234_5678_9ABC_DEF0;
+        step(&mut cpu, &[0x0F, 0x45, 0xC1]).unwrap();
+        assert_eq!(cpu.gpr[0], 0x9ABC_DEF0);
+        // 66 0F 45 C1: cmovne ax, cx not taken: untouched.
+        step(&mut cpu, &[0x66, 0x0F, 0x45, 0xC1]).unwrap();
+        assert_eq!(cpu.gpr[0], 0x9ABC_DEF0);
+        // 0F 94 C0: sete al.
+        step(&mut cpu, &[0x0F, 0x94, 0xC0]).unwrap();
+        assert_eq!(cpu.gpr[0], 0x9ABC_DE01);
+
+        // 0F AB 0B: bts [rbx], ecx with ECX = -1: bit 7 of the byte below.
+        cpu.gpr[3] = 0x4000;
+        cpu.gpr[1] = 0xFFFF_FFFF;
+        step(&mut cpu, &[0x0F, 0xAB, 0x0B]).unwrap();
+        assert_eq!(cpu.ram.load(0x3FFC, 4), 0x8000_0000);
+        assert_eq!(cpu.rflags & CF, 0);
+        // 0F A3 0B: bt [rbx], ecx finds it.
+        step(&mut cpu, &[0x0F, 0xA3, 0x0B]).unwrap();
+        assert_eq!(cpu.rflags & CF, CF);
+        // 0F BA 33 23: btr dword [rbx], 35 (immediate: modulo 32 -> bit 3).
+        cpu.ram.store(0x4000, 4, 0xF);
+        step(&mut cpu, &[0x0F, 0xBA, 0x33, 0x23]).unwrap();
+        assert_eq!(cpu.ram.load(0x4000, 4), 0x7);
+        // 48 0F BB C8: btc rax, rcx with RCX = 64 + 4 -> bit 4.
+        cpu.gpr[0] = 0;
+        cpu.gpr[1] = 68;
+        step(&mut cpu, &[0x48, 0x0F, 0xBB, 0xC8]).unwrap();
+        assert_eq!(cpu.gpr[0], 0x10);
+        // F3 0F B8 C1: popcnt eax, ecx.
+        cpu.gpr[1] = 0xFFFF_FFFF_0000_00FF;
+        step(&mut cpu, &[0xF3, 0x0F, 0xB8, 0xC1]).unwrap();
+        assert_eq!(cpu.gpr[0], 8);
+        // F3 0F BD C1: lzcnt eax, ecx.
+        step(&mut cpu, &[0xF3, 0x0F, 0xBD, 0xC1]).unwrap();
+        assert_eq!(cpu.gpr[0], 24);
+    }
+}

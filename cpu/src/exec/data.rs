@@ -137,7 +137,11 @@ pub(super) fn xadd(cpu: &mut Core, d: &Decoded) -> Res {
 
 /// CBW/CWDE/CDQE: sign-extend the lower half of the accumulator.
 pub(super) fn cbw(cpu: &mut Core, d: &Decoded) -> Res {
-    let size = d.i.op_register(0).size();
+    let size = match d.i.mnemonic() {
+        Mnemonic::Cbw => 2,
+        Mnemonic::Cwde => 4,
+        _ => 8,
+    };
     let v = sext(cpu.gpr[0], size / 2);
     cpu.set_gpr_sized(0, size, v);
     Ok(())
@@ -145,7 +149,11 @@ pub(super) fn cbw(cpu: &mut Core, d: &Decoded) -> Res {
 
 /// CWD/CDQ/CQO: fill DX/EDX/RDX with the accumulator's sign.
 pub(super) fn cwd(cpu: &mut Core, d: &Decoded) -> Res {
-    let size = d.i.op_register(0).size();
+    let size = match d.i.mnemonic() {
+        Mnemonic::Cwd => 2,
+        Mnemonic::Cdq => 4,
+        _ => 8,
+    };
     let neg = cpu.gpr[0] & flags::sign_bit(size) != 0;
     cpu.set_gpr_sized(2, size, if neg { u64::MAX } else { 0 });
     Ok(())

@@ -11,6 +11,7 @@ mod alu;
 mod bits;
 mod control;
 mod data;
+mod fast;
 mod muldiv;
 mod shift;
 mod stack;
@@ -19,7 +20,7 @@ mod system;
 
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
-use crate::block::Decoded;
+use crate::block::{Decoded, NO_REG};
 use crate::fault::{Fault, Res};
 use crate::state::{Core, SegReg};
 
@@ -36,6 +37,9 @@ pub(crate) fn handler(i: &Instruction) -> Handler {
     }
     if system::is_mov_dr(i.code()) {
         return system::mov_dr;
+    }
+    if let Some(h) = fast::select(i) {
+        return h;
     }
     match i.mnemonic() {
         // alu.rs
@@ -213,6 +217,32 @@ pub(crate) fn handler(i: &Instruction) -> Handler {
     }
 }
 
+/// Whether `m` is one of the sixteen Jcc mnemonics.
+pub(crate) fn is_jcc(m: Mnemonic) -> bool {
+    use Mnemonic as M;
+    matches!(
+        m,
+        M::Ja
+            | M::Jae
+            | M::Jb
+            | M::Jbe
+            | M::Je
+            | M::Jne
+            | M::Jg
+            | M::Jge
+            | M::Jl
+            | M::Jle
+            | M::Jo
+            | M::Jno
+            | M::Jp
+            | M::Jnp
+            | M::Js
+            | M::Jns
+    )
+}
+
+pub(crate) use fast::branch_target;
+
 /// Effective-address size mask of `i` (SDM Vol. 1, 3.6).
 pub(crate) fn address_mask(i: &Instruction) -> u64 {
     let bits = |r: Register| match r.size() {
@@ -362,17 +392,16 @@ impl Core {
     }
 
     /// Effective address (offset within the segment) of the memory operand.
+    /// Sums wrap at the address size, so full-width register values can be
+    /// added before masking (true for 16-, 32- and 64-bit addressing).
     #[inline(always)]
     pub(crate) fn ea(&self, d: &Decoded) -> u64 {
-        let i = &d.i;
-        let mut a = i.memory_displacement64();
-        let b = i.memory_base();
-        if b != Register::None && b != Register::RIP && b != Register::EIP {
-            a = a.wrapping_add(self.reg(b));
+        let mut a = d.disp;
+        if d.base != NO_REG {
+            a = a.wrapping_add(self.gpr[d.base as usize]);
         }
-        let x = i.memory_index();
-        if x != Register::None {
-            a = a.wrapping_add(self.reg(x).wrapping_mul(i.memory_index_scale() as u64));
+        if d.index != NO_REG {
+            a = a.wrapping_add(self.gpr[d.index as usize] << d.scale);
         }
         a & d.amask
     }
@@ -380,7 +409,7 @@ impl Core {
     /// Segment of the memory operand (default or overridden).
     #[inline(always)]
     pub(crate) fn mseg(d: &Decoded) -> SegReg {
-        sreg(d.i.memory_segment())
+        d.seg
     }
 
     /// Size in bytes of operand `n` (register or memory).

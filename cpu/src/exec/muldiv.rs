@@ -176,3 +176,114 @@ pub(super) fn div(cpu: &mut Core, d: &Decoded) -> Res {
 pub(super) fn idiv(cpu: &mut Core, d: &Decoded) -> Res {
     divide(cpu, d, idiv_op)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::string::tests::{machine64, step};
+    use super::*;
+
+    const NONE: u64 = 0x2;
+    const ARITH: u64 = crate::state::rflags::ARITH;
+
+    #[test]
+    fn mul_sets_cf_of_when_high_half_used_and_keeps_szap() {
+        assert_eq!(mul_op(0x10, 0x0F, 1, NONE | ZF), (0xF0, 0, NONE | ZF));
+        assert_eq!(
+            mul_op(0x10, 0x10, 1, NONE | SF | PF),
+            (0, 1, NONE | SF | PF | CF | OF)
+        );
+        let (lo, hi, f) = mul_op(u64::MAX, u64::MAX, 8, NONE);
+        assert_eq!((lo, hi, f), (1, u64::MAX - 1, NONE | CF | OF));
+    }
+
+    #[test]
+    fn imul_overflow_is_relative_to_the_signed_low_half() {
+        // -1 * -1 = 1 fits.
+        assert_eq!(imul_op(0xFF, 0xFF, 1, NONE), (1, 0, NONE));
+        // -128 * 1 fits; -128 * -1 = 128 does not.
+        assert_eq!(imul_op(0x80, 1, 1, NONE), (0x80, 0xFF, NONE));
+        assert_eq!(imul_op(0x80, 0xFF, 1, NONE), (0x80, 0x00, NONE | CF | OF));
+        // 0x7FFF_FFFF * 2 overflows 32 bits.
+        let (lo, hi, f) = imul_op(0x7FFF_FFFF, 2, 4, NONE);
+        assert_eq!((lo, hi, f & (CF | OF)), (0xFFFF_FFFE, 0, CF | OF));
+        // 64-bit: -3 * 5.
+        let (lo, hi, f) = imul_op((-3i64) as u64, 5, 8, NONE | ARITH);
+        assert_eq!(
+            (lo, hi, f),
+            ((-15i64) as u64, u64::MAX, NONE | (ARITH & !(CF | OF)))
+        );
+    }
+
+    #[test]
+    fn div_faults_on_zero_and_overflow() {
+        assert_eq!(div_op(5, 0, 0, 4, NONE), Err(Fault::DE));
+        // 0x100 / 1 does not fit a byte quotient.
+        assert_eq!(div_op(0x00, 0x01, 1, 1, NONE), Err(Fault::DE));
+        assert_eq!(div_op(0xFF, 0x00, 1, 1, NONE).unwrap().0, 0xFF);
+        // u128 dividend: (2^64 + 5) / 2.
+        assert_eq!(
+            div_op(5, 1, 2, 8, NONE).unwrap(),
+            (1 << 63 | 2, 1, NONE | AF)
+        );
+    }
+
+    #[test]
+    fn idiv_truncates_and_checks_signed_range() {
+        // -7 / 2 = -3 remainder -1 (16-bit dividend in AX for bytes).
+        let (q, r, _) = idiv_op(0xF9, 0xFF, 2, 1, NONE).unwrap();
+        assert_eq!((q, r), (0xFD, 0xFF));
+        // -128 / -1 overflows; -256 / 2 = -128 is fine.
+        assert_eq!(idiv_op(0x80, 0xFF, 0xFF, 1, NONE), Err(Fault::DE));
+        assert_eq!(idiv_op(0x00, 0xFF, 0x02, 1, NONE).unwrap().0, 0x80);
+        // INT64_MIN / -1.
+        assert_eq!(
+            idiv_op(1 << 63, u64::MAX, u64::MAX, 8, NONE),
+            Err(Fault::DE)
+        );
+        assert_eq!(idiv_op(0, 0, 0, 2, NONE), Err(Fault::DE));
+    }
+
+    #[test]
+    fn div_flags_match_amd() {
+        let (_, _, f) = div_op(10, 0, 3, 4, NONE | SF | ZF | PF | CF | OF).unwrap();
+        assert_eq!(f, NONE | AF | CF | OF);
+        let (_, _, f) = idiv_op(10, 0, 3, 4, NONE).unwrap();
+        assert_eq!(f, NONE | AF);
+    }
+
+    #[test]
+    fn handlers_use_the_right_registers() {
+        let mut cpu = machine64();
+        // F6 F1: div cl: AX / CL -> AL quotient, AH remainder.
+        cpu.gpr[0] = 0xFFFF_0000_0000_03E9; // AX = 1001
+        cpu.gpr[1] = 10;
+        step(&mut cpu, &[0xF6, 0xF1]).unwrap();
+        assert_eq!(cpu.gpr[0], 0xFFFF_0000_0000_0164);
+        // 48 F7 E1: mul rcx -> RDX:RAX.
+        cpu.gpr[0] = 1 << 63;
+        cpu.gpr[1] = 4;
+        step(&mut cpu, &[0x48, 0xF7, 0xE1]).unwrap();
+        assert_eq!((cpu.gpr[0], cpu.gpr[2]), (0, 2));
+        // 6B C1 FD: imul eax, ecx, -3 (zero-extends RAX).
+        cpu.gpr[1] = 5;
+        step(&mut cpu, &[0x6B, 0xC1, 0xFD]).unwrap();
+        assert_eq!(cpu.gpr[0], 0xFFFF_FFF1);
+        // 66 0F AF C1: imul ax, cx.
+        cpu.gpr[0] = 0xAAAA_0000_0000_0100;
+        cpu.gpr[1] = 0x100;
+        step(&mut cpu, &[0x66, 0x0F, 0xAF, 0xC1]).unwrap();
+        assert_eq!(cpu.gpr[0], 0xAAAA_0000_0000_0000);
+        assert_eq!(cpu.rflags & (CF | OF), CF | OF);
+        // F7 F9: idiv ecx with EDX:EAX = -7, ECX = 2.
+        cpu.gpr[0] = 0xFFFF_FFF9;
+        cpu.gpr[2] = 0xFFFF_FFFF;
+        cpu.gpr[1] = 2;
+        step(&mut cpu, &[0xF7, 0xF9]).unwrap();
+        assert_eq!((cpu.gpr[0], cpu.gpr[2]), (0xFFFF_FFFD, 0xFFFF_FFFF));
+        // A faulting divide changes nothing.
+        cpu.gpr[1] = 0;
+        let before = cpu.gpr;
+        assert_eq!(step(&mut cpu, &[0xF7, 0xF9]), Err(Fault::DE));
+        assert_eq!(cpu.gpr, before);
+    }
+}

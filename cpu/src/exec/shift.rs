@@ -16,7 +16,8 @@
 //! - A shift count above the operand width (8- and 16-bit operands) shifts
 //!   everything out: SHL/SHR give 0 with CF = 0, SAR fills with the sign.
 //! - SHLD/SHRD set AF; OF is MSB(result) XOR CF (SHLD) or the top two
-//!   result bits XORed (SHRD) for every count.
+//!   result bits XORed (SHRD) for every count, except that a 16-bit SHLD
+//!   by exactly 16 gives OF = CF.
 //! - SHLD/SHRD of a 16-bit operand by 17..31 (result undefined) rotate the
 //!   source left/right by count - 16 and clear CF (and OF for SHLD).
 //!
@@ -264,4 +265,177 @@ pub(super) fn shld(cpu: &mut Core, d: &Decoded) -> Res {
 
 pub(super) fn shrd(cpu: &mut Core, d: &Decoded) -> Res {
     run_double(cpu, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::string::tests::{machine64, step};
+    use super::*;
+    use crate::state::rflags::{PF, SF, ZF};
+
+    const NONE: u64 = 0x2;
+
+    #[test]
+    fn zero_count_changes_nothing() {
+        for op in [
+            Op::Shl,
+            Op::Shr,
+            Op::Sar,
+            Op::Rol,
+            Op::Ror,
+            Op::Rcl,
+            Op::Rcr,
+        ] {
+            assert_eq!(
+                shift(op, 0x1234, 0, 2, NONE | ARITH),
+                (0x1234, NONE | ARITH)
+            );
+        }
+        assert_eq!(
+            double_shift(true, 0x12, 0x34, 0, 4, NONE | CF),
+            (0x12, NONE | CF)
+        );
+    }
+
+    #[test]
+    fn shl_cf_is_last_bit_out_and_of_for_count_one() {
+        // 0x81 << 1: CF = old MSB, OF = MSB(result) ^ CF = 1.
+        let (r, f) = shift(Op::Shl, 0x81, 1, 1, NONE);
+        assert_eq!(r, 0x02);
+        assert_eq!(f & (CF | OF | SF | ZF), CF | OF);
+        // 0x40 << 1 = 0x80: CF = 0, OF = 1, SF = 1.
+        let (r, f) = shift(Op::Shl, 0x40, 1, 1, NONE);
+        assert_eq!((r, f & (CF | OF | SF)), (0x80, OF | SF));
+        // Shifting an 8-bit value by 8 moves bit 0 into CF.
+        let (r, f) = shift(Op::Shl, 0x01, 8, 1, NONE);
+        assert_eq!((r, f & (CF | ZF | PF)), (0, CF | ZF | PF));
+        // Beyond the width everything is gone, CF included.
+        let (r, f) = shift(Op::Shl, 0xFF, 9, 1, NONE);
+        assert_eq!((r, f & CF), (0, 0));
+        // 64-bit by 63.
+        let (r, f) = shift(Op::Shl, 3, 63, 8, NONE);
+        assert_eq!((r, f & CF), (1 << 63, CF));
+    }
+
+    #[test]
+    fn shr_and_sar_overflow_flag() {
+        // SHR by 1: OF = MSB of the original operand.
+        let (r, f) = shift(Op::Shr, 0x8001, 1, 2, NONE);
+        assert_eq!((r, f & (CF | OF)), (0x4000, CF | OF));
+        // SHR by more than 1 (AMD): OF = 0 as the top result bits are 0.
+        let (_, f) = shift(Op::Shr, 0x8001, 2, 2, NONE);
+        assert_eq!(f & OF, 0);
+        // SAR by 1: OF = 0, sign kept.
+        let (r, f) = shift(Op::Sar, 0x81, 1, 1, NONE);
+        assert_eq!((r, f & (CF | OF | SF)), (0xC0, CF | SF));
+        // SAR beyond the width fills with the sign and CF = sign.
+        let (r, f) = shift(Op::Sar, 0x80, 20, 1, NONE);
+        assert_eq!((r, f & CF), (0xFF, CF));
+        let (r, _) = shift(Op::Sar, 0x8000_0000_0000_0000, 63, 8, NONE);
+        assert_eq!(r, u64::MAX);
+    }
+
+    #[test]
+    fn shifts_set_af_and_szp() {
+        let (_, f) = shift(Op::Shr, 0x10, 4, 4, NONE);
+        assert_eq!(f & ARITH, AF);
+        // 0x03 << 6 = 0xC0: CF = 0, OF = MSB ^ CF = 1, even parity.
+        let (_, f) = shift(Op::Shl, 0x3, 6, 1, NONE);
+        assert_eq!(f & ARITH, AF | SF | OF | PF);
+    }
+
+    #[test]
+    fn rotates_touch_only_cf_and_of() {
+        let (r, f) = shift(Op::Rol, 0x81, 1, 1, NONE | ZF | SF);
+        assert_eq!((r, f), (0x03, NONE | ZF | SF | CF | OF));
+        let (r, f) = shift(Op::Ror, 0x01, 1, 1, NONE);
+        // Result 0x80: CF = MSB = 1, OF = MSB ^ next = 1.
+        assert_eq!((r, f), (0x80, NONE | CF | OF));
+        // A count that is a multiple of the width leaves the value but
+        // still sets CF from it.
+        let (r, f) = shift(Op::Rol, 0x01, 8, 1, NONE);
+        assert_eq!((r, f & CF), (0x01, CF));
+        let (r, f) = shift(Op::Ror, 0x8000, 16, 2, NONE);
+        assert_eq!((r, f & CF), (0x8000, CF));
+    }
+
+    #[test]
+    fn rcl_rcr_rotate_through_carry_with_modulo() {
+        let (r, f) = shift(Op::Rcl, 0x80, 1, 1, NONE | CF);
+        assert_eq!((r, f & CF), (0x01, CF));
+        let (r, f) = shift(Op::Rcr, 0x01, 1, 8, NONE | CF);
+        assert_eq!((r, f & (CF | OF)), (0x8000_0000_0000_0000, CF | OF));
+        // 8-bit count 9 (mod 9 = 0): value and CF unchanged.
+        let (r, f) = shift(Op::Rcl, 0x5A, 9, 1, NONE | CF);
+        assert_eq!((r, f & CF), (0x5A, CF));
+        // 16-bit count 18 = 1 (mod 17).
+        assert_eq!(shift(Op::Rcr, 0x0002, 18, 2, NONE).0, 0x0001);
+        // 32-bit count 31 through carry.
+        assert_eq!(shift(Op::Rcl, 1, 31, 4, NONE).0, 0x8000_0000);
+        assert_eq!(shift(Op::Rcl, 2, 31, 4, NONE), (0, NONE | CF | OF));
+    }
+
+    #[test]
+    fn shld_shrd() {
+        let (r, f) = double_shift(true, 0x1234_5678, 0x9ABC_DEF0, 8, 4, NONE);
+        assert_eq!((r, f & CF), (0x3456_789A, 0));
+        let (r, f) = double_shift(false, 0x1234_5678, 0x9ABC_DEF0, 4, 4, NONE);
+        assert_eq!((r, f & CF), (0x0123_4567, CF));
+        let (r, f) = double_shift(true, 1, 0, 63, 8, NONE);
+        assert_eq!((r, f & (CF | OF)), (1 << 63, OF));
+        // 16-bit by 16: the source moves in whole.
+        let (r, f) = double_shift(true, 0x0001, 0xBEEF, 16, 2, NONE);
+        assert_eq!((r, f & (CF | OF)), (0xBEEF, CF | OF));
+        // 16-bit by 17..31 (undefined): AMD rotates the source.
+        let (r, f) = double_shift(true, 0xFFFF, 0x1234, 20, 2, NONE);
+        assert_eq!((r, f & (CF | OF)), (0x2341, 0));
+        let (r, f) = double_shift(false, 0xFFFF, 0x1234, 20, 2, NONE);
+        assert_eq!((r, f & CF), (0x4123, 0));
+    }
+
+    #[test]
+    fn handler_masks_count_and_zero_extends_on_zero_count() {
+        let mut cpu = machine64();
+        cpu.gpr[0] = 0xFFFF_FFFF_8000_0001;
+        cpu.rflags = NONE | ZF;
+        // C1 E0 00: shl eax, 0 still writes EAX (zero-extends).
+        step(&mut cpu, &[0xC1, 0xE0, 0x00]).unwrap();
+        assert_eq!((cpu.gpr[0], cpu.rflags), (0x8000_0001, NONE | ZF));
+        // D3 E0: shl eax, cl with CL = 33 shifts by 1.
+        cpu.gpr[1] = 33;
+        step(&mut cpu, &[0xD3, 0xE0]).unwrap();
+        assert_eq!(cpu.gpr[0], 2);
+        assert_eq!(cpu.rflags & (CF | OF), CF | OF);
+        // 48 D3 E8: shr rax, cl with CL = 65 shifts by 1.
+        cpu.gpr[1] = 65;
+        step(&mut cpu, &[0x48, 0xD3, 0xE8]).unwrap();
+        assert_eq!(cpu.gpr[0], 1);
+        // D0 E4: shl ah, 1 (the "1" form).
+        cpu.gpr[0] = 0xC000;
+        step(&mut cpu, &[0xD0, 0xE4]).unwrap();
+        assert_eq!(cpu.gpr[0], 0x8000);
+        // 66 0F A4 D0 04: shld ax, dx, 4
+        cpu.gpr[0] = 0x1234;
+        cpu.gpr[2] = 0xABCD;
+        step(&mut cpu, &[0x66, 0x0F, 0xA4, 0xD0, 0x04]).unwrap();
+        assert_eq!(cpu.gpr[0], 0x234A);
+        // 0F AD D0: shrd eax, edx, cl (CL = 8)
+        cpu.gpr[0] = 0x1122_3344;
+        cpu.gpr[2] = 0x5566_7788;
+        cpu.gpr[1] = 8;
+        step(&mut cpu, &[0x0F, 0xAD, 0xD0]).unwrap();
+        assert_eq!(cpu.gpr[0], 0x8811_2233);
+    }
+
+    #[test]
+    fn memory_destination() {
+        let mut cpu = machine64();
+        cpu.ram.store(0x3000, 2, 0x8001);
+        cpu.gpr[3] = 0x3000;
+        cpu.rflags = NONE | CF;
+        // 66 D1 13: rcl word [rbx], 1
+        step(&mut cpu, &[0x66, 0xD1, 0x13]).unwrap();
+        assert_eq!(cpu.ram.load(0x3000, 2), 0x0003);
+        assert_eq!(cpu.rflags & CF, CF);
+    }
 }

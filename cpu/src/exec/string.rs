@@ -466,3 +466,365 @@ pub(super) fn outs(cpu: &mut Core, d: &Decoded) -> Res {
         one(cpu).map(drop)
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Arc;
+
+    use iced_x86::{Decoder, DecoderOptions};
+    use mem::{Bus, GuestRam, RamLayout};
+
+    use super::*;
+    use crate::state::Segment;
+    use crate::Cpu;
+
+    /// A processor in real mode over 1 MiB of RAM.
+    pub(in crate::exec) fn machine() -> Cpu {
+        let ram = GuestRam::new(
+            RamLayout {
+                low: 1 << 20,
+                high: 0,
+            },
+            Default::default(),
+        )
+        .unwrap();
+        Cpu::new(Arc::new(Bus::new(Arc::new(ram))))
+    }
+
+    /// A processor in 64-bit mode with paging off (identity translation),
+    /// which is enough to run single instructions.
+    pub(in crate::exec) fn machine64() -> Cpu {
+        let mut cpu = machine();
+        cpu.cr0 |= crate::state::cr0::PE;
+        cpu.efer = crate::state::efer::LME | crate::state::efer::LMA;
+        let code = Segment {
+            selector: 8,
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            attr: 0xA09B,
+        };
+        cpu.set_segment(SegReg::Cs, code);
+        assert_eq!(cpu.mode, Mode::Long);
+        cpu.rip = 0x1000;
+        cpu
+    }
+
+    /// Decodes `bytes` as one instruction at RIP and runs its handler once,
+    /// as the run loop would (RIP at the next instruction first).
+    pub(in crate::exec) fn step(cpu: &mut Core, bytes: &[u8]) -> Res {
+        let i = Decoder::with_ip(cpu.code_bits, bytes, cpu.rip, DecoderOptions::NONE).decode();
+        assert!(!i.is_invalid(), "{bytes:02x?} does not decode");
+        let d = Decoded::new(i);
+        cpu.rip = d.i.next_ip();
+        (d.exec)(cpu, &d)
+    }
+
+    /// Runs a (repeated) instruction until it no longer asks to be
+    /// re-executed; returns the number of calls.
+    fn run_rep(cpu: &mut Core, bytes: &[u8]) -> Res<u32> {
+        let ip = cpu.rip;
+        let mut calls = 0;
+        loop {
+            cpu.end_block = false;
+            step(cpu, bytes)?;
+            calls += 1;
+            if cpu.rip != ip {
+                return Ok(calls);
+            }
+            assert!(cpu.end_block, "re-execution must end the block");
+        }
+    }
+
+    fn poke(cpu: &Core, addr: u64, bytes: &[u8]) {
+        for (k, b) in bytes.iter().enumerate() {
+            cpu.ram.store(addr + k as u64, 1, *b as u64);
+        }
+    }
+
+    fn peek(cpu: &Core, addr: u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|k| cpu.ram.load(addr + k as u64, 1) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn rep_movsb_copies_across_pages_in_chunks() {
+        let mut cpu = machine64();
+        let src: Vec<u8> = (0..20000u32).map(|k| (k * 7 + k / 251) as u8).collect();
+        poke(&cpu, 0x1_0ff3, &src);
+        cpu.gpr[RSI] = 0x1_0ff3;
+        cpu.gpr[RDI] = 0x8_0801;
+        cpu.gpr[RCX] = src.len() as u64;
+        // F3 A4: rep movsb
+        let calls = run_rep(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        assert_eq!(calls, 1, "20000 bytes is within one call's budget");
+        assert_eq!(peek(&cpu, 0x8_0801, src.len()), src);
+        assert_eq!(cpu.gpr[RCX], 0);
+        assert_eq!(cpu.gpr[RSI], 0x1_0ff3 + 20000);
+        assert_eq!(cpu.gpr[RDI], 0x8_0801 + 20000);
+        assert_eq!(peek(&cpu, 0x8_0800, 1), [0]);
+        assert_eq!(peek(&cpu, 0x8_0801 + 20000, 1), [0]);
+    }
+
+    /// REP MOVS/STOS forward (fast path where possible) against a plain
+    /// element-by-element reference, over random overlapping ranges.
+    #[test]
+    fn rep_movs_stos_match_element_reference() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const BASE: u64 = 0x40000;
+        const WIN: usize = 0x6000;
+        for round in 0..300 {
+            let mut cpu = machine64();
+            let init: Vec<u8> = (0..WIN).map(|_| rnd() as u8).collect();
+            poke(&cpu, BASE, &init);
+            let esz = 1usize << (rnd() % 4);
+            let count = rnd() % (if round % 3 == 0 { 8 } else { 3000 / esz as u64 });
+            let span = (count as usize) * esz;
+            let src = rnd() as usize % (WIN - span);
+            let dst = if round % 2 == 0 {
+                // Near the source, to overlap either way.
+                (src as i64 + (rnd() % 64) as i64 - 32).clamp(0, (WIN - span) as i64) as usize
+            } else {
+                rnd() as usize % (WIN - span)
+            };
+            let stos = round % 5 == 4;
+            let val = rnd();
+            let mut want = init.clone();
+            for k in 0..count as usize {
+                let elem: Vec<u8> = if stos {
+                    val.to_le_bytes()[..esz].to_vec()
+                } else {
+                    want[src + k * esz..][..esz].to_vec()
+                };
+                want[dst + k * esz..][..esz].copy_from_slice(&elem);
+            }
+            cpu.gpr[RSI] = BASE + src as u64;
+            cpu.gpr[RDI] = BASE + dst as u64;
+            cpu.gpr[RCX] = count;
+            cpu.gpr[0] = val;
+            let op = match (stos, esz) {
+                (false, 1) => vec![0xF3, 0xA4],
+                (false, 2) => vec![0x66, 0xF3, 0xA5],
+                (false, 4) => vec![0xF3, 0xA5],
+                (false, _) => vec![0xF3, 0x48, 0xA5],
+                (true, 1) => vec![0xF3, 0xAA],
+                (true, 2) => vec![0x66, 0xF3, 0xAB],
+                (true, 4) => vec![0xF3, 0xAB],
+                (true, _) => vec![0xF3, 0x48, 0xAB],
+            };
+            run_rep(&mut cpu, &op).unwrap();
+            assert!(
+                peek(&cpu, BASE, WIN) == want,
+                "round {round}: esz {esz} count {count} src {src:#x} dst {dst:#x} stos {stos}"
+            );
+            assert_eq!(cpu.gpr[RDI], BASE + (dst + span) as u64);
+            if !stos {
+                assert_eq!(cpu.gpr[RSI], BASE + (src + span) as u64);
+            }
+            assert_eq!(cpu.gpr[RCX], 0);
+        }
+    }
+
+    #[test]
+    fn rep_movs_into_a_code_page_invalidates_it() {
+        let mut cpu = machine64();
+        cpu.ram.mark_code(0x7000);
+        poke(&cpu, 0x5000, &[9; 64]);
+        cpu.gpr[RSI] = 0x5000;
+        cpu.gpr[RDI] = 0x7010;
+        cpu.gpr[RCX] = 64;
+        cpu.end_block = false;
+        step(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        assert_eq!(peek(&cpu, 0x7010, 64), [9; 64]);
+        assert_eq!(cpu.code_written, vec![7]);
+        assert!(cpu.end_block);
+        assert!(!cpu.ram.is_code(0x7000));
+    }
+
+    #[test]
+    fn rep_movsb_onto_overlapping_higher_destination_replicates() {
+        let mut cpu = machine64();
+        poke(&cpu, 0x5000, &[1, 2, 3]);
+        cpu.gpr[RSI] = 0x5000;
+        cpu.gpr[RDI] = 0x5003;
+        cpu.gpr[RCX] = 4000;
+        run_rep(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        let out = peek(&cpu, 0x5000, 4003);
+        assert!(out.chunks(3).all(|c| c == &[1, 2, 3][..c.len()]));
+    }
+
+    #[test]
+    fn rep_movsd_backwards_with_df() {
+        let mut cpu = machine64();
+        for k in 0..4u64 {
+            cpu.ram.store(0x3000 + 4 * k, 4, 0x1111_1111 * (k + 1));
+        }
+        cpu.rflags |= DF;
+        cpu.gpr[RSI] = 0x300C;
+        cpu.gpr[RDI] = 0x400C;
+        cpu.gpr[RCX] = 4;
+        // F3 A5: rep movsd
+        run_rep(&mut cpu, &[0xF3, 0xA5]).unwrap();
+        for k in 0..4u64 {
+            assert_eq!(cpu.ram.load(0x4000 + 4 * k, 4), 0x1111_1111 * (k + 1));
+        }
+        assert_eq!(cpu.gpr[RSI], 0x2FFC);
+        assert_eq!(cpu.gpr[RDI], 0x3FFC);
+    }
+
+    #[test]
+    fn rep_stos_fills_and_yields_between_chunks() {
+        let mut cpu = machine64();
+        // rep stosw of a non-uniform value over 3 pages: fast path.
+        cpu.gpr[0] = 0xABCD;
+        cpu.gpr[RDI] = 0x20001;
+        cpu.gpr[RCX] = 6000;
+        // 66 F3 AB: rep stosw
+        run_rep(&mut cpu, &[0x66, 0xF3, 0xAB]).unwrap();
+        assert!((0..6000).all(|k| cpu.ram.load(0x20001 + 2 * k, 2) == 0xABCD));
+        assert_eq!(cpu.ram.load(0x20001 + 12000, 1), 0);
+        assert_eq!(cpu.gpr[RDI], 0x20001 + 12000);
+
+        // Backwards (element loop): bounded work per call.
+        cpu.rflags |= DF;
+        cpu.gpr[0] = 0x5A;
+        cpu.gpr[RDI] = 0x60000;
+        cpu.gpr[RCX] = 3000;
+        let calls = run_rep(&mut cpu, &[0xF3, 0xAA]).unwrap();
+        assert_eq!(calls, 3);
+        assert!((0..3000).all(|k| cpu.ram.load(0x60000 - k, 1) == 0x5A));
+        assert_eq!(cpu.gpr[RDI], 0x60000 - 3000);
+    }
+
+    #[test]
+    fn rep_with_zero_count_does_nothing() {
+        let mut cpu = machine64();
+        cpu.gpr[RCX] = 0xFFFF_FFFF_0000_0000;
+        cpu.gpr[RDI] = 0x2000;
+        cpu.gpr[0] = 0x77;
+        // 67 F3 AA: rep stosb with 32-bit addressing: ECX = 0.
+        step(&mut cpu, &[0x67, 0xF3, 0xAA]).unwrap();
+        assert_eq!(cpu.gpr[RCX], 0xFFFF_FFFF_0000_0000);
+        assert_eq!(cpu.gpr[RDI], 0x2000);
+        assert_eq!(cpu.ram.load(0x2000, 1), 0);
+    }
+
+    #[test]
+    fn address_size_32_in_long_mode_truncates_and_zero_extends() {
+        let mut cpu = machine64();
+        cpu.gpr[RDI] = 0xDEAD_0000_0000_3000;
+        cpu.gpr[RCX] = 0xBEEF_0000_0000_0002;
+        cpu.gpr[0] = 0x42;
+        step(&mut cpu, &[0x67, 0xF3, 0xAA]).unwrap();
+        assert_eq!(peek(&cpu, 0x3000, 3), [0x42, 0x42, 0]);
+        assert_eq!(cpu.gpr[RDI], 0x3002);
+        assert_eq!(cpu.gpr[RCX], 0);
+    }
+
+    #[test]
+    fn real_mode_si_wraps_at_64k() {
+        let mut cpu = machine();
+        cpu.ram.store(0xFFFF, 1, 0xAA);
+        cpu.ram.store(0x0000, 1, 0xBB);
+        cpu.gpr[RSI] = 0x1234_FFFF;
+        cpu.gpr[RDI] = 0x8000;
+        cpu.gpr[RCX] = 2;
+        run_rep(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        assert_eq!(peek(&cpu, 0x8000, 2), [0xAA, 0xBB]);
+        assert_eq!(cpu.gpr[RSI], 0x1234_0001, "only SI changes");
+    }
+
+    #[test]
+    fn fault_mid_rep_keeps_completed_iterations() {
+        let mut cpu = machine();
+        cpu.gpr[0] = 0x1122;
+        cpu.gpr[RDI] = 0xFFFB;
+        cpu.gpr[RCX] = 5;
+        // F3 AB: rep stosw; the third word would cross the ES limit.
+        assert_eq!(step(&mut cpu, &[0xF3, 0xAB]), Err(Fault::GP0));
+        assert_eq!(cpu.gpr[RCX], 3);
+        assert_eq!(cpu.gpr[RDI], 0xFFFF);
+        assert_eq!(cpu.ram.load(0xFFFB, 4), 0x1122_1122);
+    }
+
+    #[test]
+    fn repe_cmpsb_stops_at_first_difference() {
+        let mut cpu = machine64();
+        poke(&cpu, 0x1000, b"hello world");
+        poke(&cpu, 0x2000, b"hello there");
+        cpu.gpr[RSI] = 0x1000;
+        cpu.gpr[RDI] = 0x2000;
+        cpu.gpr[RCX] = 11;
+        // F3 A6: repe cmpsb
+        run_rep(&mut cpu, &[0xF3, 0xA6]).unwrap();
+        assert_eq!(cpu.gpr[RCX], 4);
+        assert_eq!(cpu.gpr[RSI], 0x1007);
+        assert_eq!(cpu.rflags & ZF, 0);
+        // 'w' - 't' > 0: no borrow.
+        assert_eq!(cpu.rflags & crate::state::rflags::CF, 0);
+    }
+
+    #[test]
+    fn repne_scasb_finds_terminator() {
+        let mut cpu = machine64();
+        poke(&cpu, 0x1000, b"abcdef\0");
+        cpu.gpr[RDI] = 0x1000;
+        cpu.gpr[RCX] = u64::MAX;
+        cpu.gpr[0] = 0xFF00;
+        // F2 AE: repne scasb
+        run_rep(&mut cpu, &[0xF2, 0xAE]).unwrap();
+        assert_eq!(!cpu.gpr[RCX] - 1, 6, "strlen idiom");
+        assert_eq!(cpu.gpr[RDI], 0x1007);
+        assert_ne!(cpu.rflags & ZF, 0);
+    }
+
+    #[test]
+    fn lods_and_segment_override() {
+        let mut cpu = machine();
+        cpu.seg[SegReg::Fs as usize].base = 0x10000;
+        cpu.ram.store(0x10010, 2, 0xBEEF);
+        cpu.gpr[RSI] = 0x10;
+        cpu.gpr[0] = 0xFFFF_0000;
+        // 64 AD: lodsw fs:[si] (16-bit code)
+        step(&mut cpu, &[0x64, 0xAD]).unwrap();
+        assert_eq!(cpu.gpr[0], 0xFFFF_BEEF);
+        assert_eq!(cpu.gpr[RSI], 0x12);
+    }
+
+    #[test]
+    fn ins_outs_unclaimed_ports_and_privilege() {
+        let mut cpu = machine64();
+        cpu.gpr[2] = 0x1F0;
+        cpu.gpr[RDI] = 0x3000;
+        // 6D: insd from an unclaimed port reads all-ones.
+        step(&mut cpu, &[0x6D]).unwrap();
+        assert_eq!(cpu.ram.load(0x3000, 4), 0xFFFF_FFFF);
+        assert_eq!(cpu.gpr[RDI], 0x3004);
+        // 6E: outsb moves RSI.
+        cpu.gpr[RSI] = 0x100;
+        step(&mut cpu, &[0x6E]).unwrap();
+        assert_eq!(cpu.gpr[RSI], 0x101);
+
+        // CPL 3 with IOPL 0: #GP(0), nothing changes.
+        cpu.cpl = 3;
+        assert!(!io_allowed(&cpu, 0x1F0, 1));
+        assert_eq!(step(&mut cpu, &[0x6C]), Err(Fault::GP0));
+        assert_eq!(cpu.gpr[RDI], 0x3004);
+        cpu.rflags |= crate::state::rflags::IOPL;
+        assert!(io_allowed(&cpu, 0x1F0, 1));
+        assert!(io_allowed(&machine(), 0x60, 1), "real mode");
+    }
+
+    #[test]
+    fn sse_movsd_is_not_a_string_move() {
+        let mut cpu = machine64();
+        // F2 0F 10 C1: movsd xmm0, xmm1
+        assert_eq!(step(&mut cpu, &[0xF2, 0x0F, 0x10, 0xC1]), Err(Fault::UD));
+    }
+}

@@ -1,0 +1,304 @@
+//! Specialised handlers for the hottest instruction forms, chosen at decode
+//! time: register and immediate ALU operations, INC/DEC, MOV between
+//! registers, immediates and memory, LEA, near CALL/RET and PUSH/POP of
+//! 64-bit registers. Each is monomorphised over the operation and the
+//! operand size, so it reads its operands straight from the precomputed
+//! fields of `Decoded` without looking at operand kinds again.
+//!
+//! Only 32- and 64-bit operand sizes are specialised (their register
+//! writes replace or zero-extend the whole register); everything else takes
+//! the general handlers.
+
+use iced_x86::{Code, Instruction, Mnemonic, OpKind};
+
+use super::alu::{apply, Op};
+use super::Handler;
+use crate::block::Decoded;
+use crate::fault::Res;
+use crate::flags::{self, mask};
+use crate::state::rflags::{ARITH, CF};
+use crate::state::{Core, SegReg};
+
+/// Writes a 32- or 64-bit result to GPR `n` (32-bit writes zero-extend).
+#[inline(always)]
+fn put<const W: usize>(cpu: &mut Core, n: u8, v: u64) {
+    cpu.gpr[n as usize] = v & mask(W);
+}
+
+fn alu_rr<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let a = cpu.gpr[d.r0 as usize] & mask(W);
+    let b = cpu.gpr[d.r1 as usize] & mask(W);
+    let (r, f) = apply(Op::from(OP), a, b, cpu.rflags, W);
+    if Op::from(OP).stores() {
+        put::<W>(cpu, d.r0, r);
+    }
+    cpu.rflags = flags::merge(cpu.rflags, f, ARITH);
+    Ok(())
+}
+
+fn alu_ri<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let a = cpu.gpr[d.r0 as usize] & mask(W);
+    let (r, f) = apply(Op::from(OP), a, d.imm & mask(W), cpu.rflags, W);
+    if Op::from(OP).stores() {
+        put::<W>(cpu, d.r0, r);
+    }
+    cpu.rflags = flags::merge(cpu.rflags, f, ARITH);
+    Ok(())
+}
+
+fn alu_rm<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let a = cpu.gpr[d.r0 as usize] & mask(W);
+    let ea = cpu.ea(d);
+    let b = cpu.read(d.seg, ea, W)?;
+    let (r, f) = apply(Op::from(OP), a, b, cpu.rflags, W);
+    if Op::from(OP).stores() {
+        put::<W>(cpu, d.r0, r);
+    }
+    cpu.rflags = flags::merge(cpu.rflags, f, ARITH);
+    Ok(())
+}
+
+fn incdec<const INC: bool, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let a = cpu.gpr[d.r0 as usize] & mask(W);
+    let (r, f) = if INC {
+        let r = a.wrapping_add(1);
+        (r, flags::add(a, 1, 0, r, W))
+    } else {
+        let r = a.wrapping_sub(1);
+        (r, flags::sub(a, 1, 0, r, W))
+    };
+    put::<W>(cpu, d.r0, r);
+    cpu.rflags = flags::merge(cpu.rflags, f, ARITH & !CF);
+    Ok(())
+}
+
+fn mov_rr<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let v = cpu.gpr[d.r1 as usize];
+    put::<W>(cpu, d.r0, v);
+    Ok(())
+}
+
+fn mov_ri<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    put::<W>(cpu, d.r0, d.imm);
+    Ok(())
+}
+
+fn mov_rm<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let ea = cpu.ea(d);
+    let v = cpu.read(d.seg, ea, W)?;
+    put::<W>(cpu, d.r0, v);
+    Ok(())
+}
+
+fn mov_mr<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let ea = cpu.ea(d);
+    cpu.write(d.seg, ea, W, cpu.gpr[d.r1 as usize] & mask(W))
+}
+
+fn mov_mi<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let ea = cpu.ea(d);
+    cpu.write(d.seg, ea, W, d.imm & mask(W))
+}
+
+fn lea<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let ea = cpu.ea(d);
+    put::<W>(cpu, d.r0, ea);
+    Ok(())
+}
+
+/// Jcc in 64-bit mode: the target was checked canonical at decode time.
+fn jcc64(cpu: &mut Core, d: &Decoded) -> Res {
+    if cpu.cond(d.i.condition_code()) {
+        cpu.rip = d.imm;
+    }
+    Ok(())
+}
+
+fn jmp64(cpu: &mut Core, d: &Decoded) -> Res {
+    cpu.rip = d.imm;
+    Ok(())
+}
+
+/// CALL rel32 in 64-bit mode.
+fn call64(cpu: &mut Core, d: &Decoded) -> Res {
+    let sp = cpu.gpr[4].wrapping_sub(8);
+    cpu.write(SegReg::Ss, sp, 8, cpu.rip)?;
+    cpu.gpr[4] = sp;
+    cpu.rip = d.imm;
+    Ok(())
+}
+
+/// RET in 64-bit mode.
+fn ret64(cpu: &mut Core, _: &Decoded) -> Res {
+    let sp = cpu.gpr[4];
+    let t = cpu.read(SegReg::Ss, sp, 8)?;
+    if ((t << 16) as i64 >> 16) as u64 != t {
+        return Err(crate::fault::Fault::GP0);
+    }
+    cpu.gpr[4] = sp.wrapping_add(8);
+    cpu.rip = t;
+    Ok(())
+}
+
+fn push64(cpu: &mut Core, d: &Decoded) -> Res {
+    let sp = cpu.gpr[4].wrapping_sub(8);
+    cpu.write(SegReg::Ss, sp, 8, cpu.gpr[d.r0 as usize])?;
+    cpu.gpr[4] = sp;
+    Ok(())
+}
+
+fn pop64(cpu: &mut Core, d: &Decoded) -> Res {
+    let sp = cpu.gpr[4];
+    let v = cpu.read(SegReg::Ss, sp, 8)?;
+    cpu.gpr[4] = sp.wrapping_add(8);
+    cpu.gpr[d.r0 as usize] = v;
+    Ok(())
+}
+
+fn canonical(v: u64) -> bool {
+    ((v << 16) as i64 >> 16) as u64 == v
+}
+
+/// GPR number and size of register operand `n`, for GPRs without the
+/// legacy high-byte forms.
+fn gpr(i: &Instruction, n: u32) -> Option<(u8, usize)> {
+    if n >= i.op_count() || i.op_kind(n) != OpKind::Register {
+        return None;
+    }
+    let r = i.op_register(n);
+    let size = r.size();
+    (r.is_gpr() && matches!(size, 4 | 8)).then(|| (r.full_register().number() as u8, size))
+}
+
+fn is_imm(k: OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::Immediate8to32
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32
+            | OpKind::Immediate32to64
+            | OpKind::Immediate64
+    )
+}
+
+macro_rules! by_size {
+    ($w:expr, $f:ident $(::<$($g:tt),*>)?) => {
+        if $w == 8 {
+            $f::<$($($g,)*)? 8> as Handler
+        } else {
+            $f::<$($($g,)*)? 4> as Handler
+        }
+    };
+}
+
+fn alu_handler(op: Op, w: usize, form: u8) -> Handler {
+    macro_rules! forms {
+        ($($op:ident),*) => {
+            match op {
+                $(Op::$op => match form {
+                    0 => by_size!(w, alu_rr::<{ Op::$op as u8 }>),
+                    1 => by_size!(w, alu_ri::<{ Op::$op as u8 }>),
+                    _ => by_size!(w, alu_rm::<{ Op::$op as u8 }>),
+                },)*
+            }
+        };
+    }
+    forms!(Add, Or, Adc, Sbb, And, Sub, Xor, Cmp, Test)
+}
+
+/// A specialised handler for `i`, if its form has one.
+pub(super) fn select(i: &Instruction) -> Option<Handler> {
+    let long = i.code_size() == iced_x86::CodeSize::Code64;
+    let k1 = if i.op_count() > 1 {
+        i.op_kind(1)
+    } else {
+        OpKind::Register
+    };
+    let r0 = gpr(i, 0);
+    let op = match i.mnemonic() {
+        Mnemonic::Add => Some(Op::Add),
+        Mnemonic::Or => Some(Op::Or),
+        Mnemonic::Adc => Some(Op::Adc),
+        Mnemonic::Sbb => Some(Op::Sbb),
+        Mnemonic::And => Some(Op::And),
+        Mnemonic::Sub => Some(Op::Sub),
+        Mnemonic::Xor => Some(Op::Xor),
+        Mnemonic::Cmp => Some(Op::Cmp),
+        Mnemonic::Test => Some(Op::Test),
+        _ => None,
+    };
+    if let (Some(op), Some((_, w))) = (op, r0) {
+        if i.op_count() != 2 {
+            return None;
+        }
+        return match k1 {
+            OpKind::Register => gpr(i, 1)
+                .filter(|g| g.1 == w)
+                .map(|_| alu_handler(op, w, 0)),
+            k if is_imm(k) => Some(alu_handler(op, w, 1)),
+            OpKind::Memory => Some(alu_handler(op, w, 2)),
+            _ => None,
+        };
+    }
+    match i.mnemonic() {
+        Mnemonic::Inc | Mnemonic::Dec => {
+            let (_, w) = r0?;
+            Some(if i.mnemonic() == Mnemonic::Inc {
+                by_size!(w, incdec::<true>)
+            } else {
+                by_size!(w, incdec::<false>)
+            })
+        }
+        Mnemonic::Mov => {
+            if let Some((_, w)) = r0 {
+                match k1 {
+                    OpKind::Register => gpr(i, 1).filter(|g| g.1 == w).map(|_| by_size!(w, mov_rr)),
+                    k if is_imm(k) => Some(by_size!(w, mov_ri)),
+                    OpKind::Memory => Some(by_size!(w, mov_rm)),
+                    _ => None,
+                }
+            } else if i.op_kind(0) == OpKind::Memory {
+                let w = i.memory_size().size();
+                if !matches!(w, 4 | 8) {
+                    return None;
+                }
+                match k1 {
+                    OpKind::Register => gpr(i, 1).filter(|g| g.1 == w).map(|_| by_size!(w, mov_mr)),
+                    k if is_imm(k) => Some(by_size!(w, mov_mi)),
+                    _ => None,
+                }
+            } else {
+                None
+            }
+        }
+        Mnemonic::Lea => {
+            let (_, w) = r0?;
+            Some(by_size!(w, lea))
+        }
+        _ if !long => None,
+        Mnemonic::Jmp if i.op_kind(0) == OpKind::NearBranch64 && canonical(i.near_branch64()) => {
+            Some(jmp64)
+        }
+        _ if i.op_count() > 0
+            && i.op_kind(0) == OpKind::NearBranch64
+            && i.condition_code() != iced_x86::ConditionCode::None
+            && matches!(i.mnemonic(), m if super::is_jcc(m))
+            && canonical(i.near_branch64()) =>
+        {
+            Some(jcc64)
+        }
+        Mnemonic::Call if i.code() == Code::Call_rel32_64 && canonical(i.near_branch64()) => {
+            Some(call64)
+        }
+        Mnemonic::Ret if i.code() == Code::Retnq => Some(ret64),
+        Mnemonic::Push if i.code() == Code::Push_r64 => Some(push64),
+        Mnemonic::Pop if i.code() == Code::Pop_r64 => Some(pop64),
+        _ => None,
+    }
+}
+
+/// The immediate a specialised handler reads from `Decoded::imm`: branch
+/// targets for the branch forms.
+pub(crate) fn branch_target(i: &Instruction) -> Option<u64> {
+    (i.op_count() > 0 && i.op_kind(0) == OpKind::NearBranch64).then(|| i.near_branch64())
+}
