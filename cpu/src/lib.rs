@@ -21,6 +21,7 @@ mod block;
 mod cpuid;
 mod exec;
 mod fault;
+mod fpu;
 mod flags;
 mod interrupt;
 mod mmu;

@@ -196,6 +196,7 @@ pub struct Core {
     /// DR0-DR3, (DR4, DR5 alias DR6, DR7), DR6, DR7.
     pub dr: [u64; 8],
     pub xcr0: u64,
+    pub(crate) fpu: crate::fpu::FpuState,
     pub(crate) msr: Msrs,
     /// Halted by HLT, waiting for an interrupt.
     pub halted: bool,
@@ -249,6 +250,7 @@ impl Core {
             efer: 0,
             dr: [0; 8],
             xcr0: 1,
+            fpu: crate::fpu::FpuState::default(),
             msr: Msrs::default(),
             halted: false,
             instret: 0,
@@ -306,6 +308,7 @@ impl Core {
         self.efer = 0;
         self.dr = [0, 0, 0, 0, 0, 0, 0xFFFF_0FF0, 0x400];
         self.xcr0 = 1;
+        self.fpu = crate::fpu::FpuState::default();
         self.msr = Msrs::default();
         self.halted = false;
         self.int_shadow = false;

@@ -14,6 +14,7 @@ mod data;
 mod fast;
 mod muldiv;
 mod shift;
+mod simd;
 mod stack;
 mod string;
 mod system;
@@ -37,6 +38,9 @@ pub(crate) fn handler(i: &Instruction) -> Handler {
     }
     if system::is_mov_dr(i.code()) {
         return system::mov_dr;
+    }
+    if let Some(h) = simd::handler(i) {
+        return h;
     }
     if let Some(h) = fast::select(i) {
         return h;
