@@ -11,10 +11,12 @@ mod addr;
 mod attention;
 mod bus;
 mod dma;
+mod msi;
 mod ram;
 
 pub use addr::{GuestAddress, Port};
 pub use attention::Attention;
 pub use bus::{Bus, BusDevice, BusError, IoMap, MmioMap, SharedDevice};
 pub use dma::{Dma, DmaError, IdentityDma};
+pub use msi::{MsiMessage, MsiSink};
 pub use ram::{GuestRam, RamError, RamLayout, PAGE_SIZE};
