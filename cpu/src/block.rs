@@ -12,6 +12,7 @@
 //! removes it from the lookup structures, and the arena is cleared whole
 //! when it grows past `MAX_BLOCKS` (between blocks, never while one runs).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use iced_x86::Instruction;
@@ -100,7 +101,25 @@ impl Decoded {
     }
 }
 
+/// A remembered successor: after this block, RIP was `rip` and the block
+/// there was `id`, under TLB generation `gen`.
+#[derive(Clone, Copy)]
+pub(crate) struct Link {
+    pub rip: u64,
+    pub id: BlockId,
+    pub gen: u64,
+}
+
+pub(crate) const NO_LINK: Link = Link {
+    rip: u64::MAX,
+    id: NONE,
+    gen: u64::MAX,
+};
+
 pub(crate) struct Block {
+    /// Successors seen so far (fall-through and taken), so the common
+    /// block-to-block step skips the fetch translation and cache lookup.
+    pub links: [Cell<Link>; 2],
     pub key: u64,
     /// RIP of the first instruction: blocks are also specific to the
     /// offset they were decoded at, since relative targets depend on it.
@@ -163,6 +182,31 @@ impl BlockCache {
     /// pages) before inserting.
     pub fn full(&self) -> bool {
         self.arena.len() >= MAX_BLOCKS
+    }
+
+    /// The block linked from `from` for `rip`, if the link is current.
+    #[inline(always)]
+    pub fn follow(&self, from: BlockId, rip: u64, gen: u64) -> Option<BlockId> {
+        let b = &self.arena[from as usize];
+        for l in &b.links {
+            let l = l.get();
+            if l.rip == rip && l.gen == gen {
+                return Some(l.id);
+            }
+        }
+        None
+    }
+
+    /// Remembers that `to` (at `rip`) followed `from`.
+    pub fn link(&self, from: BlockId, rip: u64, to: BlockId, gen: u64) {
+        let b = &self.arena[from as usize];
+        let slot = if b.links[0].get().gen != gen || b.links[0].get().rip == rip {
+            0
+        } else {
+            1
+        };
+        // Keep the most recent link in slot 0 only when slot 0 is stale.
+        b.links[slot].set(Link { rip, id: to, gen });
     }
 
     pub fn insert(&mut self, block: Block) -> BlockId {

@@ -53,6 +53,10 @@ pub(crate) struct Tlb {
     /// A large page was cached: INVLPG must then flush everything, because
     /// entries are per 4 KiB piece.
     pub has_large: bool,
+    /// Bumped whenever a cached linear-to-physical translation may have
+    /// changed, or decoded blocks were dropped: block links made under an
+    /// older generation are not followed.
+    pub gen: u64,
 }
 
 impl Tlb {
@@ -60,6 +64,7 @@ impl Tlb {
         Tlb {
             sets: Box::new([[EMPTY; TLB_ENTRIES]; 2]),
             has_large: false,
+            gen: 0,
         }
     }
 
@@ -68,6 +73,7 @@ impl Tlb {
             set.fill(EMPTY);
         }
         self.has_large = false;
+        self.gen += 1;
     }
 
     /// INVLPG: drop any translation of the page holding `lin`.
@@ -80,6 +86,7 @@ impl Tlb {
         for set in self.sets.iter_mut() {
             set[i] = EMPTY;
         }
+        self.gen += 1;
     }
 
     /// Drops write permission for every entry that maps physical page

@@ -1,13 +1,14 @@
 //! The run loop: find (or decode) the block at RIP, run it, and between
 //! blocks look at the attention word and the interrupt line.
 
+use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl};
 use mem::{Attention, Bus, GuestAddress};
 
-use crate::block::{self, Block, BlockCache, BlockId, Decoded, MAX_BLOCK};
+use crate::block::{self, Block, BlockCache, BlockId, Decoded, MAX_BLOCK, NO_LINK};
 use crate::fault::{Fault, Res};
 use crate::mmu::PAGE_MASK;
 use crate::state::{rflags, Core, Mode, SegReg};
@@ -94,6 +95,7 @@ impl Cpu {
                 for page in std::mem::take(&mut self.core.code_written) {
                     self.blocks.invalidate_page(page);
                 }
+                self.core.tlb.gen += 1;
             }
             if self.attention.any() {
                 let bits = self.attention.peek();
@@ -102,6 +104,7 @@ impl Cpu {
                     for page in self.core.ram.take_code_written() {
                         self.blocks.invalidate_page(page);
                     }
+                    self.core.tlb.gen += 1;
                 }
                 if bits & Attention::INTERRUPT != 0 {
                     self.attention.take(Attention::INTERRUPT);
@@ -130,18 +133,33 @@ impl Cpu {
             // outer checks would decide (IF, halting, faults, code writes,
             // mode changes) sets `end_block`, and device activity raises the
             // attention word, so this is the only test needed per block.
+            let mut prev: Option<BlockId> = None;
             loop {
-                let id = match self.block_at_rip() {
-                    Ok(id) => id,
-                    Err(f) => {
-                        self.core.deliver_fault(f);
-                        self.core.end_block = false;
-                        break;
-                    }
+                let gen = self.core.tlb.gen;
+                let rip = self.core.rip;
+                let linked = prev.and_then(|p| self.blocks.follow(p, rip, gen));
+                let id = match linked {
+                    Some(id) => id,
+                    None => match self.block_at_rip() {
+                        Ok(id) => {
+                            if let Some(p) = prev {
+                                if self.core.tlb.gen == gen {
+                                    self.blocks.link(p, rip, id, gen);
+                                }
+                            }
+                            id
+                        }
+                        Err(f) => {
+                            self.core.deliver_fault(f);
+                            self.core.end_block = false;
+                            break;
+                        }
+                    },
                 };
                 if !self.run_block(id) || self.attention.any() || self.core.instret >= end {
                     break;
                 }
+                prev = Some(id);
             }
         }
     }
@@ -269,6 +287,7 @@ impl Cpu {
             }
         }
         Ok(self.blocks.insert(Block {
+            links: [Cell::new(NO_LINK), Cell::new(NO_LINK)],
             key,
             rip: core.rip,
             insns: insns.into_boxed_slice(),

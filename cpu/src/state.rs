@@ -335,6 +335,15 @@ impl Core {
 
     /// Recomputes mode, decoder bitness and CPL from CR0, EFER and CS.
     pub(crate) fn derive_mode(&mut self) {
+        let cs_base = |c: &Core| c.seg[SegReg::Cs as usize].base;
+        let before = (self.mode, self.code_bits, self.cpl, cs_base(self));
+        self.derive_mode_inner();
+        if (self.mode, self.code_bits, self.cpl, cs_base(self)) != before {
+            self.tlb.gen += 1;
+        }
+    }
+
+    fn derive_mode_inner(&mut self) {
         let cs = self.seg[SegReg::Cs as usize];
         if self.cr0 & cr0::PE == 0 {
             self.mode = Mode::Real;

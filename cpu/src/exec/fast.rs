@@ -9,7 +9,7 @@
 //! writes replace or zero-extend the whole register); everything else takes
 //! the general handlers.
 
-use iced_x86::{Code, Instruction, Mnemonic, OpKind};
+use iced_x86::{Code, ConditionCode, Instruction, Mnemonic, OpKind};
 
 use super::alu::{apply, Op};
 use super::Handler;
@@ -22,12 +22,12 @@ use crate::state::{Core, SegReg};
 /// Writes a 32- or 64-bit result to GPR `n` (32-bit writes zero-extend).
 #[inline(always)]
 fn put<const W: usize>(cpu: &mut Core, n: u8, v: u64) {
-    cpu.gpr[n as usize] = v & mask(W);
+    cpu.gpr[(n & 15) as usize] = v & mask(W);
 }
 
 fn alu_rr<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
-    let a = cpu.gpr[d.r0 as usize] & mask(W);
-    let b = cpu.gpr[d.r1 as usize] & mask(W);
+    let a = cpu.gpr[(d.r0 & 15) as usize] & mask(W);
+    let b = cpu.gpr[(d.r1 & 15) as usize] & mask(W);
     let (r, f) = apply(Op::from(OP), a, b, cpu.rflags, W);
     if Op::from(OP).stores() {
         put::<W>(cpu, d.r0, r);
@@ -37,7 +37,7 @@ fn alu_rr<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 fn alu_ri<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
-    let a = cpu.gpr[d.r0 as usize] & mask(W);
+    let a = cpu.gpr[(d.r0 & 15) as usize] & mask(W);
     let (r, f) = apply(Op::from(OP), a, d.imm & mask(W), cpu.rflags, W);
     if Op::from(OP).stores() {
         put::<W>(cpu, d.r0, r);
@@ -47,7 +47,7 @@ fn alu_ri<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 fn alu_rm<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
-    let a = cpu.gpr[d.r0 as usize] & mask(W);
+    let a = cpu.gpr[(d.r0 & 15) as usize] & mask(W);
     let ea = cpu.ea(d);
     let b = cpu.read(d.seg, ea, W)?;
     let (r, f) = apply(Op::from(OP), a, b, cpu.rflags, W);
@@ -59,7 +59,7 @@ fn alu_rm<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 fn incdec<const INC: bool, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
-    let a = cpu.gpr[d.r0 as usize] & mask(W);
+    let a = cpu.gpr[(d.r0 & 15) as usize] & mask(W);
     let (r, f) = if INC {
         let r = a.wrapping_add(1);
         (r, flags::add(a, 1, 0, r, W))
@@ -73,7 +73,7 @@ fn incdec<const INC: bool, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 fn mov_rr<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
-    let v = cpu.gpr[d.r1 as usize];
+    let v = cpu.gpr[(d.r1 & 15) as usize];
     put::<W>(cpu, d.r0, v);
     Ok(())
 }
@@ -92,7 +92,7 @@ fn mov_rm<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 
 fn mov_mr<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
     let ea = cpu.ea(d);
-    cpu.write(d.seg, ea, W, cpu.gpr[d.r1 as usize] & mask(W))
+    cpu.write(d.seg, ea, W, cpu.gpr[(d.r1 & 15) as usize] & mask(W))
 }
 
 fn mov_mi<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
@@ -106,12 +106,49 @@ fn lea<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
     Ok(())
 }
 
-/// Jcc in 64-bit mode: the target was checked canonical at decode time.
-fn jcc64(cpu: &mut Core, d: &Decoded) -> Res {
-    if cpu.cond(d.i.condition_code()) {
+/// Jcc in 64-bit mode, one instance per condition (iced's
+/// `ConditionCode` numbering); the target was checked canonical at decode.
+fn jcc64<const CC: u8>(cpu: &mut Core, d: &Decoded) -> Res {
+    if cpu.cond(condition(CC)) {
         cpu.rip = d.imm;
     }
     Ok(())
+}
+
+#[inline(always)]
+const fn condition(n: u8) -> ConditionCode {
+    use ConditionCode as C;
+    match n {
+        1 => C::o,
+        2 => C::no,
+        3 => C::b,
+        4 => C::ae,
+        5 => C::e,
+        6 => C::ne,
+        7 => C::be,
+        8 => C::a,
+        9 => C::s,
+        10 => C::ns,
+        11 => C::p,
+        12 => C::np,
+        13 => C::l,
+        14 => C::ge,
+        15 => C::le,
+        16 => C::g,
+        _ => C::None,
+    }
+}
+
+fn jcc64_handler(cc: ConditionCode) -> Handler {
+    macro_rules! table {
+        ($($n:literal),*) => {
+            match cc as u8 {
+                $($n => jcc64::<$n>,)*
+                _ => jcc64::<0>,
+            }
+        };
+    }
+    table!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 }
 
 fn jmp64(cpu: &mut Core, d: &Decoded) -> Res {
@@ -142,7 +179,7 @@ fn ret64(cpu: &mut Core, _: &Decoded) -> Res {
 
 fn push64(cpu: &mut Core, d: &Decoded) -> Res {
     let sp = cpu.gpr[4].wrapping_sub(8);
-    cpu.write(SegReg::Ss, sp, 8, cpu.gpr[d.r0 as usize])?;
+    cpu.write(SegReg::Ss, sp, 8, cpu.gpr[(d.r0 & 15) as usize])?;
     cpu.gpr[4] = sp;
     Ok(())
 }
@@ -151,7 +188,7 @@ fn pop64(cpu: &mut Core, d: &Decoded) -> Res {
     let sp = cpu.gpr[4];
     let v = cpu.read(SegReg::Ss, sp, 8)?;
     cpu.gpr[4] = sp.wrapping_add(8);
-    cpu.gpr[d.r0 as usize] = v;
+    cpu.gpr[(d.r0 & 15) as usize] = v;
     Ok(())
 }
 
@@ -285,7 +322,7 @@ pub(super) fn select(i: &Instruction) -> Option<Handler> {
             && matches!(i.mnemonic(), m if super::is_jcc(m))
             && canonical(i.near_branch64()) =>
         {
-            Some(jcc64)
+            Some(jcc64_handler(i.condition_code()))
         }
         Mnemonic::Call if i.code() == Code::Call_rel32_64 && canonical(i.near_branch64()) => {
             Some(call64)
@@ -301,4 +338,16 @@ pub(super) fn select(i: &Instruction) -> Option<Handler> {
 /// targets for the branch forms.
 pub(crate) fn branch_target(i: &Instruction) -> Option<u64> {
     (i.op_count() > 0 && i.op_kind(0) == OpKind::NearBranch64).then(|| i.near_branch64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_numbering_matches_iced() {
+        for n in 0..=16u8 {
+            assert_eq!(condition(n) as u8, n);
+        }
+    }
 }
