@@ -7,6 +7,7 @@ use crate::state::{cr0, efer, Core, SegReg};
 /// MSR indices (SDM Vol. 4, Table 2-2).
 pub(crate) mod index {
     pub const TSC: u32 = 0x10;
+    pub const TSC_DEADLINE: u32 = 0x6E0;
     pub const APIC_BASE: u32 = 0x1B;
     pub const MTRRCAP: u32 = 0xFE;
     pub const SYSENTER_CS: u32 = 0x174;
@@ -89,7 +90,16 @@ impl Core {
     /// The time-stamp counter: retired instructions plus the offset a
     /// write to IA32_TIME_STAMP_COUNTER established.
     pub(crate) fn tsc(&self) -> u64 {
-        self.instret.wrapping_add(self.msr.tsc_offset)
+        let raw = match &self.time {
+            Some((now, hz)) => ((now() as u128 * *hz as u128) / 1_000_000_000) as u64,
+            None => self.instret,
+        };
+        raw.wrapping_add(self.msr.tsc_offset)
+    }
+
+    /// MSRs the local APIC answers: IA32_TSC_DEADLINE and the x2APIC range.
+    pub(crate) fn is_apic_msr(idx: u32) -> bool {
+        idx == index::TSC_DEADLINE || (0x800..=0x8FF).contains(&idx)
     }
 
     pub(crate) fn msr_read(&self, idx: u32) -> Option<u64> {
@@ -127,7 +137,9 @@ impl Core {
         use index::*;
         let gp = Err(Fault::GP0);
         match idx {
-            TSC => self.msr.tsc_offset = v.wrapping_sub(self.instret),
+            TSC => {
+                self.msr.tsc_offset = v.wrapping_sub(self.tsc().wrapping_sub(self.msr.tsc_offset))
+            }
             APIC_BASE => {
                 if v & !(0xF_FFFF_F000 | (1 << 11) | (1 << 10) | (1 << 8)) != 0 {
                     return gp;

@@ -11,10 +11,12 @@ use mem::{Attention, Bus, GuestAddress};
 use crate::block::{self, Block, BlockCache, BlockId, Decoded, MAX_BLOCK, NO_LINK};
 use crate::fault::{Fault, Res};
 use crate::mmu::PAGE_MASK;
-use crate::state::{rflags, Core, Mode, SegReg};
+use crate::state::{rflags, Core, Mode, PlatformOp, SegReg};
 
-/// The CPU's view of its interrupt controller: is an external interrupt
-/// pending, and which vector does acknowledging it give.
+/// The CPU's view of its local APIC: is an external interrupt pending,
+/// which vector does acknowledging it give, and the APIC state the CPU
+/// reaches without MMIO (CR8 as the task priority, IA32_TSC_DEADLINE, the
+/// x2APIC MSRs). The defaults describe a processor with no APIC there.
 pub trait InterruptSource {
     /// Whether a maskable interrupt is waiting (checked between blocks: keep
     /// it cheap).
@@ -22,6 +24,20 @@ pub trait InterruptSource {
     /// INTA: the vector of the highest-priority pending interrupt, which is
     /// now in service; `None` if it went away.
     fn acknowledge(&mut self) -> Option<u8>;
+    /// RDMSR of an APIC MSR; `None` raises #GP.
+    fn read_msr(&mut self, _index: u32) -> Option<u64> {
+        None
+    }
+    /// WRMSR of an APIC MSR; `false` raises #GP.
+    fn write_msr(&mut self, _index: u32, _value: u64) -> bool {
+        false
+    }
+    /// CR8 reads: TPR[7:4].
+    fn cr8(&self) -> u8 {
+        0
+    }
+    /// CR8 writes set TPR[7:4] (and clear TPR[3:0]).
+    fn set_cr8(&mut self, _value: u8) {}
 }
 
 /// An interrupt controller with nothing ever pending.
@@ -90,6 +106,9 @@ impl Cpu {
         loop {
             if self.core.shutdown {
                 return RunExit::Shutdown;
+            }
+            if let Some(op) = self.core.platform_op.take() {
+                self.complete_platform_op(op, irq);
             }
             if !self.core.code_written.is_empty() {
                 for page in std::mem::take(&mut self.core.code_written) {
@@ -192,7 +211,39 @@ impl Cpu {
             }
         }
         core.instret += retired;
+        core.instret_shared
+            .store(core.instret, std::sync::atomic::Ordering::Relaxed);
         normal
+    }
+
+    /// Finishes an instruction's access to APIC state (see `PlatformOp`).
+    fn complete_platform_op(&mut self, op: PlatformOp, irq: &mut dyn InterruptSource) {
+        let core = &mut self.core;
+        let refused = |core: &mut Core, ip: u64| {
+            core.rip = ip;
+            core.deliver_fault(Fault::GP0);
+            core.end_block = false;
+        };
+        match op {
+            PlatformOp::ReadMsr { index, ip } => match irq.read_msr(index) {
+                Some(v) => {
+                    core.gpr[0] = v & 0xFFFF_FFFF;
+                    core.gpr[2] = v >> 32;
+                }
+                None => refused(core, ip),
+            },
+            PlatformOp::WriteMsr { index, value, ip } => {
+                if !irq.write_msr(index, value) {
+                    refused(core, ip);
+                }
+            }
+            PlatformOp::ReadCr8 { reg } => {
+                let v = irq.cr8() as u64;
+                core.cr8 = v;
+                core.set_reg(reg, v);
+            }
+            PlatformOp::WriteCr8(v) => irq.set_cr8(v),
+        }
     }
 
     /// Drops every decoded block (after the guest's code changed in ways

@@ -174,6 +174,18 @@ pub(crate) mod rflags {
     pub const WRITABLE: u64 = ARITH | TF | IF | DF | IOPL | NT | RF | VM | AC | VIF | VIP | ID;
 }
 
+/// An instruction's access to state the local APIC owns (SDM Vol. 3A,
+/// 10.8.6 for CR8/TPR, 10.12 for the x2APIC MSRs, 10.5.4.1 for
+/// IA32_TSC_DEADLINE): the handler retires the instruction and the run loop
+/// completes it, rewinding to `ip` and raising #GP if the APIC refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PlatformOp {
+    ReadMsr { index: u32, ip: u64 },
+    WriteMsr { index: u32, value: u64, ip: u64 },
+    ReadCr8 { reg: iced_x86::Register },
+    WriteCr8(u8),
+}
+
 /// The architectural state of one logical processor, and the caches that
 /// depend only on it (the TLB). `Cpu` wraps it with the decode cache.
 pub struct Core {
@@ -218,6 +230,14 @@ pub struct Core {
     pub(crate) code_written: Vec<u64>,
     /// A triple fault happened: the processor is in shutdown.
     pub(crate) shutdown: bool,
+    /// An access the local APIC answers (APIC MSRs, CR8), left by its
+    /// instruction for the run loop to complete through `InterruptSource`.
+    pub(crate) platform_op: Option<PlatformOp>,
+    /// Retired instructions, published at the end of every block for
+    /// clocks that run on instruction counts.
+    pub(crate) instret_shared: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Time source for the TSC: guest nanoseconds, and TSC ticks per second.
+    pub(crate) time: Option<(std::sync::Arc<dyn Fn() -> u64 + Send + Sync>, u64)>,
     /// Nesting of exception delivery, to raise #DF and triple faults.
     pub(crate) delivering: Option<u8>,
 
@@ -261,6 +281,9 @@ impl Core {
             end_block: false,
             code_written: Vec::new(),
             shutdown: false,
+            platform_op: None,
+            instret_shared: std::sync::Arc::default(),
+            time: None,
             delivering: None,
             tlb: Tlb::new(),
             bus,
@@ -314,6 +337,7 @@ impl Core {
         self.int_shadow = false;
         self.delivering = None;
         self.shutdown = false;
+        self.platform_op = None;
         self.sync_mode();
     }
 
@@ -392,8 +416,30 @@ impl Core {
         self.sync_mode();
     }
 
-    /// Reads an MSR as RDMSR would; `None` where RDMSR would raise #GP.
+    /// Reads an MSR as RDMSR would; `None` where RDMSR would raise #GP or
+    /// the local APIC owns the MSR.
     pub fn read_msr(&self, index: u32) -> Option<u64> {
         self.msr_read(index)
+    }
+
+    /// RFLAGS.IF: maskable interrupts enabled.
+    pub fn interrupts_enabled(&self) -> bool {
+        self.rflags & rflags::IF != 0
+    }
+
+    /// Derives the TSC from `now_ns` (guest time in nanoseconds) at `tsc_hz`
+    /// ticks per second, instead of from the instruction count.
+    pub fn set_time_source(
+        &mut self,
+        now_ns: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
+        tsc_hz: u64,
+    ) {
+        self.time = Some((now_ns, tsc_hz));
+    }
+
+    /// A counter of retired instructions, updated at the end of every
+    /// block, for clocks that run on instruction counts (deterministic mode).
+    pub fn instret_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.instret_shared.clone()
     }
 }

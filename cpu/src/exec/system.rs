@@ -8,7 +8,7 @@ use iced_x86::{Code, Mnemonic, OpKind, Register};
 use crate::block::Decoded;
 use crate::fault::{Fault, Res};
 use crate::flags::mask;
-use crate::state::{cr0, cr4, efer, rflags, Core, Mode, SegReg, Segment};
+use crate::state::{cr0, cr4, efer, rflags, Core, Mode, PlatformOp, SegReg, Segment};
 use crate::vector;
 
 use super::string::io_allowed;
@@ -133,18 +133,37 @@ pub(super) fn rdpid(cpu: &mut Core, d: &Decoded) -> Res {
     Ok(())
 }
 
-pub(super) fn rdmsr(cpu: &mut Core, _: &Decoded) -> Res {
+pub(super) fn rdmsr(cpu: &mut Core, d: &Decoded) -> Res {
     require_cpl0(cpu)?;
+    let index = cpu.gpr[1] as u32;
+    if Core::is_apic_msr(index) {
+        cpu.platform_op = Some(PlatformOp::ReadMsr {
+            index,
+            ip: d.i.ip(),
+        });
+        cpu.end_block = true;
+        return Ok(());
+    }
     let v = cpu.msr_read(cpu.gpr[1] as u32).ok_or(Fault::GP0)?;
     cpu.gpr[0] = v & 0xFFFF_FFFF;
     cpu.gpr[2] = v >> 32;
     Ok(())
 }
 
-pub(super) fn wrmsr(cpu: &mut Core, _: &Decoded) -> Res {
+pub(super) fn wrmsr(cpu: &mut Core, d: &Decoded) -> Res {
     require_cpl0(cpu)?;
     let v = (cpu.gpr[2] << 32) | (cpu.gpr[0] & 0xFFFF_FFFF);
-    cpu.msr_write(cpu.gpr[1] as u32, v)?;
+    let index = cpu.gpr[1] as u32;
+    if Core::is_apic_msr(index) {
+        cpu.platform_op = Some(PlatformOp::WriteMsr {
+            index,
+            value: v,
+            ip: d.i.ip(),
+        });
+        cpu.end_block = true;
+        return Ok(());
+    }
+    cpu.msr_write(index, v)?;
     cpu.end_block = true;
     Ok(())
 }
@@ -165,7 +184,11 @@ pub(super) fn mov_cr(cpu: &mut Core, d: &Decoded) -> Res {
             Register::CR2 => cpu.cr2,
             Register::CR3 => cpu.cr3,
             Register::CR4 => cpu.cr4,
-            Register::CR8 => cpu.cr8,
+            Register::CR8 => {
+                cpu.platform_op = Some(PlatformOp::ReadCr8 { reg: gpr });
+                cpu.end_block = true;
+                return Ok(());
+            }
             _ => return Err(Fault::UD),
         };
         cpu.set_reg(gpr, v);
@@ -189,6 +212,7 @@ pub(super) fn mov_cr(cpu: &mut Core, d: &Decoded) -> Res {
                 return Err(Fault::GP0);
             }
             cpu.cr8 = v;
+            cpu.platform_op = Some(PlatformOp::WriteCr8(v as u8));
         }
         _ => return Err(Fault::UD),
     }
