@@ -1,1 +1,3 @@
 //! Integration tests live in `tests/`; this library holds their shared helpers.
+
+pub mod diff;

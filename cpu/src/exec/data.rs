@@ -75,7 +75,13 @@ pub(super) fn cmpxchg(cpu: &mut Core, d: &Decoded) -> Res {
     if acc == dst {
         cpu.set_op(d, 0, size, src)?;
     } else {
-        cpu.set_op(d, 0, size, dst)?;
+        // A memory destination is written back unchanged (the locked
+        // read-modify-write always writes); a register destination is not
+        // written at all, so a 32-bit one keeps its upper half, as hardware
+        // does.
+        if d.i.op_kind(0) == OpKind::Memory {
+            cpu.set_op(d, 0, size, dst)?;
+        }
         cpu.set_gpr_sized(0, size, dst);
     }
     cpu.rflags = flags::merge(cpu.rflags, f, ARITH);

@@ -247,8 +247,25 @@ pub(crate) fn is_jcc(m: Mnemonic) -> bool {
 
 pub(crate) use fast::branch_target;
 
-/// Effective-address size mask of `i` (SDM Vol. 1, 3.6).
+/// Effective-address size mask of `i` (SDM Vol. 1, 3.6). For LOOPcc and
+/// JrCXZ the address size selects the count register (CX, ECX or RCX).
 pub(crate) fn address_mask(i: &Instruction) -> u64 {
+    match i.mnemonic() {
+        Mnemonic::Jcxz => return 0xFFFF,
+        Mnemonic::Jecxz => return 0xFFFF_FFFF,
+        Mnemonic::Jrcxz => return u64::MAX,
+        Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne => {
+            let name = format!("{:?}", i.code());
+            return if name.ends_with("_RCX") {
+                u64::MAX
+            } else if name.ends_with("_ECX") {
+                0xFFFF_FFFF
+            } else {
+                0xFFFF
+            };
+        }
+        _ => {}
+    }
     let bits = |r: Register| match r.size() {
         2 => 0xFFFF,
         4 => 0xFFFF_FFFF,

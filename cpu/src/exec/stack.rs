@@ -175,7 +175,13 @@ pub(super) fn enter(cpu: &mut Core, d: &Decoded) -> Res {
 
 /// LEAVE: rSP = rBP, then pop rBP.
 pub(super) fn leave(cpu: &mut Core, d: &Decoded) -> Res {
-    let size = d.i.stack_pointer_increment() as usize;
+    // iced reports no static stack increment for LEAVE; the operand size
+    // is in the code.
+    let size = match d.i.code() {
+        iced_x86::Code::Leavew => 2,
+        iced_x86::Code::Leaved => 4,
+        _ => 8,
+    };
     let ss = cpu.stack_size();
     let saved = cpu.gpr[4];
     cpu.set_gpr_sized(4, ss, cpu.gpr[5]);
