@@ -585,3 +585,110 @@ fn syscall_and_sysret_round_trip() {
     // #BP taken from CPL 3: saved RIP is after INT3.
     assert_eq!(m.exception().0, 3);
 }
+
+/// A tiny xorshift generator for the robustness tests (no dependency).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Guest input is hostile: random instruction bytes with random register
+/// values, in 64-bit mode at CPL 0 and 3, must give architectural results
+/// (possibly exceptions, possibly a shutdown), never a host panic or a hang.
+#[test]
+fn random_code_never_panics_or_hangs() {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut m = Machine::new();
+    m.long_mode();
+    let base = m.cpu.gpr;
+    for case in 0..4000 {
+        let mut bytes = [0u8; 48];
+        for b in bytes.iter_mut() {
+            *b = rng.next() as u8;
+        }
+        // Bias towards prefixes and two-byte opcodes now and then.
+        if case % 3 == 0 {
+            bytes[0] = [0x0F, 0x66, 0xF3, 0xF2, 0x48, 0x67][(rng.next() % 6) as usize];
+        }
+        m.load(CODE, &bytes);
+        m.load(CODE + 48, &[0xF4]);
+        m.cpu.gpr = base;
+        for r in m.cpu.gpr.iter_mut() {
+            *r = match rng.next() % 4 {
+                0 => rng.next(),
+                1 => 0x20_0000 + (rng.next() % 0x20_0000),
+                2 => rng.next() % 0x1000,
+                _ => 0,
+            };
+        }
+        m.cpu.gpr[4] = STACK_TOP - 0x100;
+        m.cpu.rip = CODE;
+        m.cpu.rflags = 2;
+        m.cpu.halted = false;
+        m.cpu.shutdown = false;
+        m.cpu.idtr.limit = 32 * 16 - 1;
+        let exit = m.cpu.run(&mut NoInterrupts, 10_000);
+        if exit == RunExit::Shutdown {
+            // A triple fault is architectural; start from a clean machine.
+            m = Machine::new();
+            m.long_mode();
+        }
+        // Restore the pieces random code may legitimately have clobbered.
+        m.cpu.set_segment(
+            SegReg::Cs,
+            Segment {
+                selector: 8,
+                base: 0,
+                limit: 0xFFFF_FFFF,
+                attr: 0xA09B,
+            },
+        );
+        m.cpu.efer = 0xD01;
+        m.cpu.cr0 = 0x8001_0033;
+        m.cpu.cr3 = PML4;
+        m.cpu.cr4 = 0x20;
+        m.cpu.gdtr = crate::DescriptorTable {
+            base: GDT,
+            limit: 0x37,
+        };
+        m.cpu.idtr = crate::DescriptorTable {
+            base: IDT,
+            limit: 32 * 16 - 1,
+        };
+        let data = Segment {
+            selector: 0x10,
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            attr: 0xC093,
+        };
+        for s in [SegReg::Ds, SegReg::Es, SegReg::Ss, SegReg::Fs, SegReg::Gs] {
+            m.cpu.set_segment(s, data);
+        }
+    }
+}
+
+/// The same in 16-bit real mode, where segment arithmetic and 16-bit
+/// addressing wrap.
+#[test]
+fn random_real_mode_code_never_panics_or_hangs() {
+    let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+    for _ in 0..1500 {
+        let mut m = Machine::new();
+        let mut bytes = [0u8; 32];
+        for b in bytes.iter_mut() {
+            *b = rng.next() as u8;
+        }
+        m.load(0x7C00, &bytes);
+        m.cpu.set_real_mode_entry(0, 0x7C00);
+        for r in m.cpu.gpr.iter_mut() {
+            *r = rng.next() & 0xFFFF_FFFF;
+        }
+        m.cpu.run(&mut NoInterrupts, 5_000);
+    }
+}
