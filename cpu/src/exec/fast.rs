@@ -12,11 +12,12 @@
 use iced_x86::{Code, ConditionCode, Instruction, Mnemonic, OpKind};
 
 use super::alu::{apply, Op};
+use super::shift::{count_mask, shift, Op as ShiftOp};
 use super::Handler;
 use crate::block::Decoded;
 use crate::fault::Res;
 use crate::flags::{self, mask};
-use crate::state::rflags::{ARITH, CF};
+use crate::state::rflags::{ARITH, CF, OF};
 use crate::state::{Core, SegReg};
 
 /// Writes a 32- or 64-bit result to GPR `n` (32-bit writes zero-extend).
@@ -192,6 +193,50 @@ fn pop64(cpu: &mut Core, d: &Decoded) -> Res {
     Ok(())
 }
 
+/// SHL/SHR/SAR/ROL/ROR of a register by an immediate (or the `1` form).
+fn shift_ri<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let count = d.imm as u32 & count_mask(W);
+    let v = cpu.gpr[(d.r0 & 15) as usize];
+    let (r, f) = shift(ShiftOp::from(OP), v, count, W, cpu.rflags);
+    put::<W>(cpu, d.r0, r);
+    cpu.rflags = f;
+    Ok(())
+}
+
+/// The same with the count in CL.
+fn shift_rcl<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let count = cpu.gpr[1] as u32 & count_mask(W);
+    let v = cpu.gpr[(d.r0 & 15) as usize];
+    let (r, f) = shift(ShiftOp::from(OP), v, count, W, cpu.rflags);
+    put::<W>(cpu, d.r0, r);
+    cpu.rflags = f;
+    Ok(())
+}
+
+/// IMUL r, r/m (and r, r/m, imm when `IMM`): the truncated signed product;
+/// CF = OF = the product did not fit. SF, ZF, AF and PF are left as they
+/// were, as the reference (AMD) hardware does.
+fn imul_r<const IMM: bool, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
+    let a = if d.i.op_kind(1) == OpKind::Register {
+        cpu.gpr[(d.r1 & 15) as usize]
+    } else {
+        let ea = cpu.ea(d);
+        cpu.read(d.seg, ea, W)?
+    };
+    let b = if IMM {
+        d.imm
+    } else {
+        cpu.gpr[(d.r0 & 15) as usize]
+    };
+    let p = (flags::sext(a, W) as i64 as i128) * (flags::sext(b, W) as i64 as i128);
+    let r = p as u64 & mask(W);
+    let overflow = flags::sext(r, W) as i64 as i128 != p;
+    put::<W>(cpu, d.r0, r);
+    let f = if overflow { CF | OF } else { 0 };
+    cpu.rflags = flags::merge(cpu.rflags, f, CF | OF);
+    Ok(())
+}
+
 fn canonical(v: u64) -> bool {
     ((v << 16) as i64 >> 16) as u64 == v
 }
@@ -311,6 +356,48 @@ pub(super) fn select(i: &Instruction) -> Option<Handler> {
         Mnemonic::Lea => {
             let (_, w) = r0?;
             Some(by_size!(w, lea))
+        }
+        Mnemonic::Shl
+        | Mnemonic::Sal
+        | Mnemonic::Shr
+        | Mnemonic::Sar
+        | Mnemonic::Rol
+        | Mnemonic::Ror => {
+            let (_, w) = r0?;
+            let by_cl = match k1 {
+                OpKind::Register if i.op_register(1) == iced_x86::Register::CL => true,
+                OpKind::Immediate8 => false,
+                _ => return None,
+            };
+            macro_rules! pick {
+                ($op:expr) => {
+                    if by_cl {
+                        by_size!(w, shift_rcl::<{ $op as u8 }>)
+                    } else {
+                        by_size!(w, shift_ri::<{ $op as u8 }>)
+                    }
+                };
+            }
+            Some(match i.mnemonic() {
+                Mnemonic::Shl | Mnemonic::Sal => pick!(ShiftOp::Shl),
+                Mnemonic::Shr => pick!(ShiftOp::Shr),
+                Mnemonic::Sar => pick!(ShiftOp::Sar),
+                Mnemonic::Rol => pick!(ShiftOp::Rol),
+                _ => pick!(ShiftOp::Ror),
+            })
+        }
+        Mnemonic::Imul if i.op_count() >= 2 => {
+            let (_, w) = r0?;
+            if !matches!(k1, OpKind::Register | OpKind::Memory)
+                || (k1 == OpKind::Register && gpr(i, 1).is_none_or(|g| g.1 != w))
+            {
+                return None;
+            }
+            Some(if i.op_count() == 3 {
+                by_size!(w, imul_r::<true>)
+            } else {
+                by_size!(w, imul_r::<false>)
+            })
         }
         _ if !long => None,
         Mnemonic::Jmp if i.op_kind(0) == OpKind::NearBranch64 && canonical(i.near_branch64()) => {

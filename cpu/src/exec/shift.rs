@@ -46,8 +46,24 @@ pub(super) enum Op {
 }
 
 /// The count mask: 5 bits, or 6 for 64-bit operands.
+impl Op {
+    /// The operation numbered `n` (as `Op::X as u8`), for const generics.
+    #[inline(always)]
+    pub(super) const fn from(n: u8) -> Op {
+        match n {
+            0 => Op::Shl,
+            1 => Op::Shr,
+            2 => Op::Sar,
+            3 => Op::Rol,
+            4 => Op::Ror,
+            5 => Op::Rcl,
+            _ => Op::Rcr,
+        }
+    }
+}
+
 #[inline(always)]
-fn count_mask(size: usize) -> u32 {
+pub(super) fn count_mask(size: usize) -> u32 {
     if size == 8 {
         0x3F
     } else {
@@ -64,6 +80,7 @@ fn bit(v: u64, n: u32) -> u64 {
 /// Shifts or rotates `val` (`size` bytes) by `count`, already masked to 5
 /// (6) bits, and returns the result and the new RFLAGS (the incoming
 /// `rflags` with the affected flags replaced).
+#[inline(always)]
 pub(super) fn shift(op: Op, val: u64, count: u32, size: usize, rflags: u64) -> (u64, u64) {
     if count == 0 {
         return (val & mask(size), rflags);
