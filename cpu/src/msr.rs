@@ -38,7 +38,6 @@ const MTRR_FIXED: [u32; 11] = [
 #[derive(Clone, Debug)]
 pub(crate) struct Msrs {
     pub tsc_offset: u64,
-    pub apic_base: u64,
     pub sysenter: [u64; 3],
     pub misc_enable: u64,
     pub mtrr_phys: [u64; 16],
@@ -58,8 +57,6 @@ impl Default for Msrs {
     fn default() -> Msrs {
         Msrs {
             tsc_offset: 0,
-            // BSP, xAPIC enabled, at the architectural base.
-            apic_base: 0xFEE0_0000 | (1 << 11) | (1 << 8),
             sysenter: [0; 3],
             // Fast strings enabled (bit 0).
             misc_enable: 1,
@@ -99,7 +96,7 @@ impl Core {
 
     /// MSRs the local APIC answers: IA32_TSC_DEADLINE and the x2APIC range.
     pub(crate) fn is_apic_msr(idx: u32) -> bool {
-        idx == index::TSC_DEADLINE || (0x800..=0x8FF).contains(&idx)
+        idx == index::APIC_BASE || idx == index::TSC_DEADLINE || (0x800..=0x8FF).contains(&idx)
     }
 
     pub(crate) fn msr_read(&self, idx: u32) -> Option<u64> {
@@ -107,7 +104,6 @@ impl Core {
         let m = &self.msr;
         Some(match idx {
             TSC => self.tsc(),
-            APIC_BASE => m.apic_base,
             MTRRCAP => 0x508, // 8 variable ranges, fixed ranges, write-combining
             SYSENTER_CS..=SYSENTER_EIP => m.sysenter[(idx - SYSENTER_CS) as usize],
             MCG_CAP => 0,
@@ -139,12 +135,6 @@ impl Core {
         match idx {
             TSC => {
                 self.msr.tsc_offset = v.wrapping_sub(self.tsc().wrapping_sub(self.msr.tsc_offset))
-            }
-            APIC_BASE => {
-                if v & !(0xF_FFFF_F000 | (1 << 11) | (1 << 10) | (1 << 8)) != 0 {
-                    return gp;
-                }
-                self.msr.apic_base = v;
             }
             SYSENTER_CS..=SYSENTER_EIP => self.msr.sysenter[(idx - SYSENTER_CS) as usize] = v,
             MCG_STATUS => self.msr.mcg_status = v,

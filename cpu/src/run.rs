@@ -140,7 +140,9 @@ impl Cpu {
                     continue;
                 }
             }
-            self.core.int_shadow = false;
+            // Interrupts inhibited by STI or MOV SS become deliverable after
+            // the next instruction: run one block, then look again.
+            let shadowed = std::mem::take(&mut self.core.int_shadow);
             if self.core.halted {
                 return RunExit::Halted;
             }
@@ -175,7 +177,11 @@ impl Cpu {
                         }
                     },
                 };
-                if !self.run_block(id) || self.attention.any() || self.core.instret >= end {
+                if !self.run_block(id)
+                    || shadowed
+                    || self.attention.any()
+                    || self.core.instret >= end
+                {
                     break;
                 }
                 prev = Some(id);

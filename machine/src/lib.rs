@@ -17,6 +17,9 @@
 //! entry point; [`Machine::run`] calls `cpu::Cpu::run` in slices and turns
 //! what stops it into an [`ExitStatus`].
 
+pub mod acpi;
+pub mod board;
+pub mod boot;
 pub mod demo;
 mod size;
 
@@ -25,10 +28,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cpu::{Cpu, NoInterrupts, RunExit};
+use board::{Board, ClockKind};
+use cpu::{Cpu, RunExit};
 use devices::debug_exit::{self, DebugExit, ExitRequest, DEBUG_EXIT_BASE, DEBUG_EXIT_PORTS};
+use devices::power::PowerEvent;
 use devices::uart::{Uart, UartPorts, COM1_BASE, UART_PORTS};
-use devices::NoIrq;
 use mem::{Attention, Bus, BusError, GuestAddress, GuestRam, Port, RamError, RamLayout};
 use parking_lot::Mutex;
 
@@ -44,8 +48,6 @@ pub const DEFAULT_MEMORY: u64 = 64 << 20;
 const SLICE: u64 = 1_000_000;
 /// How long the run loop sleeps while the guest waits in HLT.
 const HALT_POLL: Duration = Duration::from_millis(1);
-/// RFLAGS.IF (SDM Vol. 1, 3.4.3): maskable interrupts enabled.
-const RFLAGS_IF: u64 = 1 << 9;
 
 /// Process exit status when the guest triple-faulted. Statuses the
 /// emulator picks are even; debug-exit statuses are always odd.
@@ -67,6 +69,8 @@ pub enum MachineError {
     Bus(#[from] BusError),
     #[error("cannot load the image")]
     Load(#[source] RamError),
+    #[error("cannot boot the kernel")]
+    Boot(#[from] boot::BootError),
     #[error("the demo needs at least {need} KiB of guest memory, this machine has {have} KiB")]
     TooLittleMemory { need: u64, have: u64 },
 }
@@ -80,6 +84,9 @@ pub enum ExitStatus {
     TripleFault { rip: u64 },
     /// HLT with RFLAGS.IF clear: no interrupt can wake the guest.
     HaltedForever { rip: u64 },
+    /// The guest powered the machine off (ACPI S5) or asked for a reset
+    /// (0xCF9, the FADT reset register, the i8042).
+    Power(PowerEvent),
     /// Stopped from outside the guest, with no exit value.
     Stopped,
 }
@@ -93,7 +100,7 @@ impl ExitStatus {
             ExitStatus::DebugExit { value } => debug_exit::exit_status(value) as i32,
             ExitStatus::TripleFault { .. } => STATUS_TRIPLE_FAULT,
             ExitStatus::HaltedForever { .. } => STATUS_HALTED_FOREVER,
-            ExitStatus::Stopped => 0,
+            ExitStatus::Power(_) | ExitStatus::Stopped => 0,
         }
     }
 
@@ -124,6 +131,8 @@ impl std::fmt::Display for ExitStatus {
             ExitStatus::HaltedForever { rip } => {
                 write!(f, "guest halted with interrupts disabled at RIP {rip:#x}")
             }
+            ExitStatus::Power(PowerEvent::PowerOff) => write!(f, "guest powered off"),
+            ExitStatus::Power(PowerEvent::Reset) => write!(f, "guest requested a reset"),
             ExitStatus::Stopped => write!(f, "machine stopped"),
         }
     }
@@ -133,12 +142,19 @@ impl std::fmt::Display for ExitStatus {
 pub struct MachineBuilder {
     memory: u64,
     serial_out: Option<Box<dyn Write + Send>>,
+    clock: ClockKind,
 }
 
 impl MachineBuilder {
     /// Guest memory in bytes (default [`DEFAULT_MEMORY`]).
     pub fn memory(mut self, bytes: u64) -> MachineBuilder {
         self.memory = bytes;
+        self
+    }
+
+    /// Where guest time comes from (default: host time).
+    pub fn clock(mut self, clock: ClockKind) -> MachineBuilder {
+        self.clock = clock;
         self
     }
 
@@ -158,12 +174,18 @@ impl MachineBuilder {
         let layout = RamLayout::split(self.memory, LOW_RAM_LIMIT).map_err(ram_error)?;
         let ram = Arc::new(GuestRam::new(layout, attention.clone()).map_err(ram_error)?);
         let bus = Arc::new(Bus::new(ram));
+        let mut cpu = Cpu::new(bus.clone());
+        let board = Board::new(&bus, &attention, layout, self.clock, cpu.instret_counter())?;
+        let clock = board.clock.clone();
+        cpu.set_time_source(Arc::new(move || clock.now_ns()), board::TSC_HZ);
 
-        // COM1. Its IRQ 4 stays unconnected until the board has an i8259.
         let out = self
             .serial_out
             .unwrap_or_else(|| Box::new(std::io::stdout()));
-        let com1 = Arc::new(Mutex::new(UartPorts::new(Uart::new(Box::new(NoIrq), out))));
+        let com1 = Arc::new(Mutex::new(UartPorts::new(Uart::new(
+            Box::new(board.isa_irq(4)),
+            out,
+        ))));
         bus.io
             .insert("com1", Port(COM1_BASE), UART_PORTS, com1.clone())?;
 
@@ -177,7 +199,8 @@ impl MachineBuilder {
         )?;
 
         Ok(Machine {
-            cpu: Cpu::new(bus.clone()),
+            cpu,
+            board,
             bus,
             attention,
             exit,
@@ -189,6 +212,7 @@ impl MachineBuilder {
 /// A machine: one processor, RAM, and the platform devices.
 pub struct Machine {
     cpu: Cpu,
+    board: Board,
     bus: Arc<Bus>,
     attention: Arc<Attention>,
     exit: ExitRequest,
@@ -201,6 +225,7 @@ impl Machine {
         MachineBuilder {
             memory: DEFAULT_MEMORY,
             serial_out: None,
+            clock: ClockKind::Host,
         }
     }
 
@@ -247,33 +272,86 @@ impl Machine {
         Ok(())
     }
 
-    /// Runs the guest until it exits, shuts down, or halts for good.
+    /// Loads a Linux bzImage (and initrd) with the 64-bit boot protocol,
+    /// after writing the ACPI tables it will find through the RSDP.
+    pub fn load_linux(
+        &mut self,
+        kernel: &[u8],
+        initrd: Option<&[u8]>,
+        cmdline: &str,
+    ) -> Result<(), MachineError> {
+        let ram = self.bus.ram.clone();
+        let blob = acpi::build(&acpi::AcpiConfig::new(ram.layout()));
+        self.load(GuestAddress(blob.base), &blob.bytes)?;
+        let platform = boot::BootPlatform::q35(ram.layout(), Some(blob.rsdp_addr));
+        let info = boot::load_linux(&ram, kernel, initrd, cmdline, &platform)?;
+        boot::setup_cpu_for_linux(&mut self.cpu, &info, &ram)?;
+        Ok(())
+    }
+
+    /// Runs the guest until it exits, powers off, shuts down, or halts for
+    /// good. Between slices of guest code the platform timers are serviced;
+    /// a slice ends at the next timer deadline.
     pub fn run(&mut self) -> Result<ExitStatus, MachineError> {
-        // No interrupt controller yet: nothing is ever pending.
-        let mut interrupts = NoInterrupts;
         loop {
-            match self.cpu.run(&mut interrupts, SLICE) {
+            self.board.service_timers();
+            let budget = self.slice_budget();
+            match self.cpu.run(self.board.apic(), budget) {
                 RunExit::Budget => {}
                 RunExit::Attention => {
                     let bits = self.attention.take(Attention::STOP | Attention::SERVICE);
                     if bits & Attention::STOP != 0 {
+                        if let Some(event) = self.board.power.take() {
+                            return Ok(ExitStatus::Power(event));
+                        }
                         return Ok(match self.exit.value() {
                             Some(value) => ExitStatus::DebugExit { value },
                             None => ExitStatus::Stopped,
                         });
                     }
-                    // SERVICE: no host timers are registered yet.
                 }
                 RunExit::Halted => {
-                    if self.cpu.rflags & RFLAGS_IF == 0 {
+                    if !self.cpu.interrupts_enabled() {
                         return Ok(ExitStatus::HaltedForever { rip: self.cpu.rip });
                     }
-                    // Waiting for an interrupt; a device thread or a timer
-                    // will raise attention when one can arrive.
-                    std::thread::sleep(HALT_POLL);
+                    self.idle();
                 }
                 RunExit::Shutdown => return Ok(ExitStatus::TripleFault { rip: self.cpu.rip }),
             }
+        }
+    }
+
+    /// Instructions to run before the next timer needs servicing.
+    fn slice_budget(&self) -> u64 {
+        let Some(deadline) = self.board.next_deadline() else {
+            return SLICE;
+        };
+        let now = self.board.clock.now_ns();
+        let ns = deadline.saturating_sub(now);
+        let per_ns = match &self.board.instruction_clock {
+            Some(c) => c.ns_per_insn(),
+            // Host time: assume the interpreter's rough speed (~100 MIPS).
+            None => 10,
+        };
+        (ns / per_ns).clamp(1, SLICE)
+    }
+
+    /// The guest waits in HLT with interrupts enabled: skip to the next
+    /// timer deadline (deterministic clock) or sleep until it (host clock).
+    fn idle(&mut self) {
+        let deadline = self.board.next_deadline();
+        if let Some(clock) = &self.board.instruction_clock {
+            if let Some(d) = deadline {
+                clock.warp_to(d);
+            }
+            return;
+        }
+        let now = self.board.clock.now_ns();
+        let wait = deadline.map_or(HALT_POLL, |d| {
+            Duration::from_nanos(d.saturating_sub(now)).min(HALT_POLL)
+        });
+        if !wait.is_zero() && !self.attention.any() {
+            std::thread::sleep(wait);
         }
     }
 }

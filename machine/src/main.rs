@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use machine::board::ClockKind;
 use machine::{Machine, STATUS_HALTED_FOREVER, STATUS_TRIPLE_FAULT};
 use tracing_subscriber::EnvFilter;
 
@@ -48,6 +49,33 @@ enum Command {
     /// writing 0x10 to the debug-exit port, so a successful run exits with
     /// status 33. It needs at least 1M of guest memory.
     Demo,
+    /// Boot a Linux kernel directly, as QEMU's -kernel does (64-bit boot
+    /// protocol, ACPI tables, a Q35-like board)
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The kernel: a bzImage (e.g. cache/guest/vmlinuz from
+    /// scripts/fetch-guest.sh)
+    #[arg(long, value_name = "BZIMAGE")]
+    kernel: std::path::PathBuf,
+    /// An initial ramdisk to load beside the kernel
+    #[arg(long, value_name = "FILE")]
+    initrd: Option<std::path::PathBuf>,
+    /// The kernel command line
+    #[arg(long, value_name = "CMDLINE", default_value = "console=ttyS0")]
+    append: String,
+    /// Deterministic time: guest time advances NS nanoseconds per retired
+    /// instruction and skips ahead while the guest halts, so the same boot
+    /// replays exactly (QEMU's -icount shift=N,sleep=off)
+    #[arg(long, value_name = "NS", num_args = 0..=1, default_missing_value = "1")]
+    icount: Option<u64>,
+}
+
+/// Reads a file named on the command line, with a one-line error.
+fn read_input(what: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
 }
 
 fn exit_status_help() -> String {
@@ -86,9 +114,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let mut machine = Machine::builder().memory(cli.memory).build()?;
-    match cli.command {
+    let clock = match &cli.command {
+        Command::Run(RunArgs {
+            icount: Some(ns), ..
+        }) => {
+            anyhow::ensure!(*ns > 0, "--icount needs at least 1 ns per instruction");
+            ClockKind::Instructions { ns_per_insn: *ns }
+        }
+        _ => ClockKind::Host,
+    };
+    let mut machine = Machine::builder().memory(cli.memory).clock(clock).build()?;
+    match &cli.command {
         Command::Demo => machine.load_demo()?,
+        Command::Run(args) => {
+            let kernel = read_input("kernel", &args.kernel)?;
+            let initrd = args
+                .initrd
+                .as_deref()
+                .map(|p| read_input("initrd", p))
+                .transpose()?;
+            machine.load_linux(&kernel, initrd.as_deref(), &args.append)?;
+        }
     }
     if std::io::stdin().is_terminal() {
         machine::forward_stdin(machine.serial_input()).context("cannot read stdin")?;
