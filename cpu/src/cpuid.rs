@@ -18,7 +18,10 @@ const TSC: u32 = 1 << 4;
 const MSR: u32 = 1 << 5;
 const PAE: u32 = 1 << 6;
 const CX8: u32 = 1 << 8;
+const MCE: u32 = 1 << 7;
+const APIC: u32 = 1 << 9;
 const MTRR: u32 = 1 << 12;
+const MCA: u32 = 1 << 14;
 const PGE: u32 = 1 << 13;
 const CMOV: u32 = 1 << 15;
 const PAT: u32 = 1 << 16;
@@ -32,6 +35,7 @@ const SSE3: u32 = 1 << 0;
 const PCLMULQDQ: u32 = 1 << 1;
 const SSSE3: u32 = 1 << 9;
 const CX16: u32 = 1 << 13;
+const TSC_DEADLINE: u32 = 1 << 24;
 const SSE4_1: u32 = 1 << 19;
 const SSE4_2: u32 = 1 << 20;
 const POPCNT: u32 = 1 << 23;
@@ -87,7 +91,11 @@ pub(crate) fn cpuid(cpu: &Core, leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
             let eax = (0x3 << 16) | (6 << 8) | (0xA << 4) | 9;
             // CLFLUSH line size 8 quadwords, one logical processor, APIC id 0.
             let ebx = (8 << 8) | (1 << 16);
-            let mut ecx = SSE3 | PCLMULQDQ | SSSE3 | CX16 | SSE4_1 | SSE4_2 | POPCNT | XSAVE;
+            // The local APIC (the machine's) offers the TSC-deadline timer;
+            // machine checks report banks that never log. x2APIC waits for
+            // interrupt remapping, which Linux wants beside it.
+            let mut ecx =
+                SSE3 | PCLMULQDQ | SSSE3 | CX16 | SSE4_1 | SSE4_2 | TSC_DEADLINE | POPCNT | XSAVE;
             if cpu.cr4 & cr4::OSXSAVE != 0 {
                 ecx |= OSXSAVE;
             }
@@ -97,9 +105,12 @@ pub(crate) fn cpuid(cpu: &Core, leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
                 | TSC
                 | MSR
                 | PAE
+                | MCE
                 | CX8
+                | APIC
                 | MTRR
                 | PGE
+                | MCA
                 | CMOV
                 | PAT
                 | CLFSH

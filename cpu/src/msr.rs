@@ -12,8 +12,13 @@ pub(crate) mod index {
     pub const MTRRCAP: u32 = 0xFE;
     pub const SYSENTER_CS: u32 = 0x174;
     pub const SYSENTER_EIP: u32 = 0x176;
+    pub const PLATFORM_ID: u32 = 0x17;
+    pub const BIOS_SIGN_ID: u32 = 0x8B;
     pub const MCG_CAP: u32 = 0x179;
     pub const MCG_STATUS: u32 = 0x17A;
+    pub const MCG_CTL: u32 = 0x17B;
+    /// IA32_MC0_CTL; bank i has CTL, STATUS, ADDR, MISC at 0x400 + 4i.
+    pub const MC0_CTL: u32 = 0x400;
     pub const MISC_ENABLE: u32 = 0x1A0;
     pub const MTRR_PHYS_FIRST: u32 = 0x200;
     pub const MTRR_PHYS_LAST: u32 = 0x20F;
@@ -35,8 +40,15 @@ const MTRR_FIXED: [u32; 11] = [
     0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F,
 ];
 
+/// Machine-check banks reported in IA32_MCG_CAP (SDM Vol. 3B, 16.3.1).
+/// They never log an error: this machine has no hardware to fail.
+pub(crate) const MC_BANKS: u32 = 10;
+
 #[derive(Clone, Debug)]
 pub(crate) struct Msrs {
+    /// IA32_MCG_CTL and the banks' IA32_MCi_CTL (enable masks).
+    pub mcg_ctl: u64,
+    pub mc_ctl: [u64; MC_BANKS as usize],
     pub tsc_offset: u64,
     pub sysenter: [u64; 3],
     pub misc_enable: u64,
@@ -56,6 +68,8 @@ pub(crate) struct Msrs {
 impl Default for Msrs {
     fn default() -> Msrs {
         Msrs {
+            mcg_ctl: 0,
+            mc_ctl: [0; MC_BANKS as usize],
             tsc_offset: 0,
             sysenter: [0; 3],
             // Fast strings enabled (bit 0).
@@ -106,8 +120,18 @@ impl Core {
             TSC => self.tsc(),
             MTRRCAP => 0x508, // 8 variable ranges, fixed ranges, write-combining
             SYSENTER_CS..=SYSENTER_EIP => m.sysenter[(idx - SYSENTER_CS) as usize],
-            MCG_CAP => 0,
+            // Platform id (bits 52:50) 0: the microcode loader's match key.
+            PLATFORM_ID => 0,
+            // Microcode revision in the high half: none loaded.
+            BIOS_SIGN_ID => 0,
+            // Bank count, and MCG_CTL present (bit 8).
+            MCG_CAP => MC_BANKS as u64 | (1 << 8),
             MCG_STATUS => m.mcg_status,
+            MCG_CTL => m.mcg_ctl,
+            i if (MC0_CTL..MC0_CTL + 4 * MC_BANKS).contains(&i) => match (i - MC0_CTL) % 4 {
+                0 => m.mc_ctl[((i - MC0_CTL) / 4) as usize],
+                _ => 0,
+            },
             MISC_ENABLE => m.misc_enable,
             MTRR_PHYS_FIRST..=MTRR_PHYS_LAST => m.mtrr_phys[(idx - MTRR_PHYS_FIRST) as usize],
             PAT => m.pat,
@@ -137,7 +161,17 @@ impl Core {
                 self.msr.tsc_offset = v.wrapping_sub(self.tsc().wrapping_sub(self.msr.tsc_offset))
             }
             SYSENTER_CS..=SYSENTER_EIP => self.msr.sysenter[(idx - SYSENTER_CS) as usize] = v,
+            // Writing the signature register asks the CPU to report the
+            // loaded microcode revision on the next CPUID; there is none.
+            BIOS_SIGN_ID => {}
             MCG_STATUS => self.msr.mcg_status = v,
+            MCG_CTL => self.msr.mcg_ctl = v,
+            i if (MC0_CTL..MC0_CTL + 4 * MC_BANKS).contains(&i) => match (i - MC0_CTL) % 4 {
+                0 => self.msr.mc_ctl[((i - MC0_CTL) / 4) as usize] = v,
+                // STATUS, ADDR and MISC accept only zero (SDM 16.3.2.2).
+                _ if v != 0 => return gp,
+                _ => {}
+            },
             MISC_ENABLE => self.msr.misc_enable = v,
             MTRR_PHYS_FIRST..=MTRR_PHYS_LAST => {
                 self.msr.mtrr_phys[(idx - MTRR_PHYS_FIRST) as usize] = v

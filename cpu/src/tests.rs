@@ -692,3 +692,32 @@ fn random_real_mode_code_never_panics_or_hangs() {
         m.cpu.run(&mut NoInterrupts, 5_000);
     }
 }
+
+/// An access that straddles two linear pages mapped to physical pages
+/// that are not adjacent reads and writes exactly the right bytes of each.
+#[test]
+fn page_straddling_access_uses_both_translations() {
+    let mut m = Machine::new();
+    m.long_mode();
+    // Linear 0x20C000 -> physical 0x20E000, 0x20D000 -> 0x20A000.
+    m.w64(PT + 8 * 12, 0x20_E000 | 7);
+    m.w64(PT + 8 * 13, 0x20_A000 | 7);
+    m.w64(0x20_EFF8, 0x1111_1111_1111_1111);
+    m.w64(0x20_A000, 0x2222_2222_2222_2222);
+    m.w64(0x20_F000, 0x3333_3333_3333_3333);
+    m.code64(|a| {
+        a.mov(rax, qword_ptr(0x20_CFFDu64)).unwrap();
+        a.mov(rcx, 0x0102_0304_0506_0708u64).unwrap();
+        a.mov(qword_ptr(0x20_CFFBu64), rcx).unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(m.run(), RunExit::Halted);
+    assert_eq!(m.cpu.gpr[0], 0x2222_2222_2211_1111);
+    assert_eq!(m.r64(0x20_EFF8), 0x0405_0607_0811_1111);
+    assert_eq!(m.r64(0x20_A000), 0x2222_2222_2201_0203);
+    assert_eq!(
+        m.r64(0x20_F000),
+        0x3333_3333_3333_3333,
+        "nothing written past the first page"
+    );
+}

@@ -167,13 +167,18 @@ impl GuestRam {
         self.map.as_ptr() as *mut u8
     }
 
-    /// Loads a little-endian value of `size` (1, 2, 4 or 8) bytes at host
-    /// offset `off`. Out of range reads give all-ones.
+    /// Loads a little-endian value of `size` (at most 8) bytes at host
+    /// offset `off`, zero-extended. Out of range reads give all-ones.
     #[inline(always)]
     pub fn load(&self, off: u64, size: usize) -> u64 {
         let off = off as usize;
         if off.checked_add(size).is_none_or(|end| end > self.len) {
             return u64::MAX;
+        }
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            let mut b = [0u8; 8];
+            self.load_bytes(off as u64, &mut b[..size.min(8)]);
+            return u64::from_le_bytes(b);
         }
         // SAFETY: `off..off+size` lies within the mapping (checked above), the
         // mapping lives as long as `self`, and unaligned reads are used.
@@ -190,13 +195,17 @@ impl GuestRam {
         }
     }
 
-    /// Stores the low `size` (1, 2, 4 or 8) bytes of `val` at host offset
+    /// Stores the low `size` (at most 8) bytes of `val` at host offset
     /// `off`. Out-of-range stores are dropped. This does not consult the
     /// code-page bitmap: the CPU, its only caller, does that itself.
     #[inline(always)]
     pub fn store(&self, off: u64, size: usize, val: u64) {
         let off = off as usize;
         if off.checked_add(size).is_none_or(|end| end > self.len) {
+            return;
+        }
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            self.store_bytes(off as u64, &val.to_le_bytes()[..size.min(8)]);
             return;
         }
         // SAFETY: as in `load`; the range is within the mapping.
@@ -380,6 +389,20 @@ mod tests {
         assert_eq!(r.load(u64::MAX, 1), u64::MAX);
         assert!(r.read(GuestAddress(0x1FFF), &mut [0; 2]).is_err());
         assert!(r.write(GuestAddress(0x3000), &[0]).is_err());
+    }
+
+    #[test]
+    fn odd_sized_access_touches_exactly_its_bytes() {
+        let r = ram(0x1000, 0);
+        r.store(0, 8, u64::MAX);
+        r.store(0, 3, 0x11_2233);
+        assert_eq!(r.load(0, 8), 0xFFFF_FFFF_FF11_2233);
+        assert_eq!(r.load(0, 3), 0x11_2233);
+        // At the very end of RAM, a 3-byte access must not read past it.
+        r.store(0xFFD, 3, 0xAB_CDEF);
+        assert_eq!(r.load(0xFFD, 3), 0xAB_CDEF);
+        assert_eq!(r.load(0xFFE, 3), u64::MAX);
+        assert_eq!(r.load(0, 0), 0);
     }
 
     #[test]

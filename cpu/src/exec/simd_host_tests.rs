@@ -81,6 +81,9 @@ macro_rules! host {
                     omem = const offset_of!(St, mem),
                     out("rax") _, out("rcx") _, out("rdx") _, out("rsi") _, out("rdi") _,
                     out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                    out("mm0") _, out("mm1") _, out("mm2") _,
+                    out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+                    out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
                 );
             }
             (a, b)
@@ -775,6 +778,72 @@ fn host_sse_integer() {
         ptest_m: "ptest xmm0, [rsi]";
     ));
     run_cases(&v, 1000, 0x5EED_0004);
+}
+
+/// MMX forms: MM0 from RAX, MM1 from RCX, result back in RAX, then EMMS.
+#[test]
+fn host_mmx() {
+    macro_rules! mmx {
+        ($kind:ident; $($name:ident: $($ins:literal),+;)*) => {{
+            $( host!($name, "movq mm0, rax", "movq mm1, rcx", $($ins),+, "movq rax, mm0", "emms"); )*
+            vec![$(Case { name: concat!($($ins, " "),+), host: $name::<0>, kind: Kind::$kind, flags: false }),*]
+        }};
+    }
+    let mut v = mmx!(Int;
+        paddb: "paddb mm0, mm1";
+        paddq: "paddq mm0, mm1";
+        psubsw: "psubsw mm0, mm1";
+        psubusb: "psubusb mm0, qword ptr [rsi]";
+        pmulhuw: "pmulhuw mm0, mm1";
+        pmuludq: "pmuludq mm0, mm1";
+        pmaddwd: "pmaddwd mm0, mm1";
+        psadbw: "psadbw mm0, mm1";
+        pavgw: "pavgw mm0, mm1";
+        pcmpgtw: "pcmpgtw mm0, mm1";
+        punpcklbw: "punpcklbw mm0, mm1";
+        punpcklwd_m: "punpcklwd mm0, dword ptr [rsi]";
+        punpckhbw: "punpckhbw mm0, mm1";
+        punpckhwd: "punpckhwd mm0, mm1";
+        punpckhdq: "punpckhdq mm0, mm1";
+        packsswb: "packsswb mm0, mm1";
+        packssdw: "packssdw mm0, mm1";
+        packuswb: "packuswb mm0, mm1";
+        pshufb: "pshufb mm0, mm1";
+        phaddw: "phaddw mm0, mm1";
+        phaddsw: "phaddsw mm0, mm1";
+        phsubd: "phsubd mm0, mm1";
+        pmaddubsw: "pmaddubsw mm0, mm1";
+        pmulhrsw: "pmulhrsw mm0, mm1";
+        psignb: "psignb mm0, mm1";
+        pabsw: "pabsw mm0, mm1";
+        palignr3: "palignr mm0, mm1, 3";
+        palignr12: "palignr mm0, mm1, 12";
+        psllw: "psllw mm0, mm1";
+        psrad_i: "psrad mm0, 7";
+        psrlq_i: "psrlq mm0, 33";
+        pshufw: "pshufw mm0, mm1, 0x6c";
+        pinsrw: "pinsrw mm0, edx, 2";
+        pextrw: "pextrw edx, mm1, 3";
+        pmovmskb: "pmovmskb edx, mm1";
+        movntq: "movntq qword ptr [rdi], mm1";
+        maskmovq: "maskmovq mm0, mm1";
+        movq2dq: "movq2dq xmm0, mm1";
+        movdq2q: "movdq2q mm0, xmm1";
+        movd: "movd mm0, edx";
+        movd_from: "movd edx, mm1";
+    );
+    v.extend(mmx!(F32;
+        cvtpi2ps: "cvtpi2ps xmm0, mm1";
+        cvtpi2ps_m: "cvtpi2ps xmm0, qword ptr [rsi]";
+        cvtps2pi: "cvtps2pi mm0, xmm1";
+        cvttps2pi: "cvttps2pi mm0, xmm1";
+    ));
+    v.extend(mmx!(F64;
+        cvtpi2pd: "cvtpi2pd xmm0, mm1";
+        cvtpd2pi: "cvtpd2pi mm0, xmm1";
+        cvttpd2pi: "cvttpd2pi mm0, [rsi]";
+    ));
+    run_cases(&v, 800, 0x5EED_0006);
 }
 
 macro_rules! all_imm {

@@ -778,3 +778,95 @@ fn bench_sse2_scan_loop() {
         n as f64 / dt.as_secs_f64() / 1e6
     );
 }
+
+/// Every legacy-encoded instruction of the advertised x87, MMX, SSE-SSE4.2,
+/// PCLMULQDQ, FXSR and XSAVE feature sets has a handler here (except the
+/// cache-control and fence instructions, which the main table handles),
+/// and nothing from the unadvertised extensions does.
+#[test]
+fn dispatch_covers_the_advertised_feature_sets() {
+    use iced_x86::{Code, CpuidFeature as F, Instruction, Mnemonic as M};
+    let ours = [
+        F::FPU,
+        F::FPU387,
+        F::MMX,
+        F::SSE,
+        F::SSE2,
+        F::SSE3,
+        F::SSSE3,
+        F::SSE4_1,
+        F::SSE4_2,
+        F::PCLMULQDQ,
+        F::FXSR,
+        F::XSAVE,
+    ];
+    let fine = [
+        F::INTEL8086,
+        F::INTEL186,
+        F::INTEL286,
+        F::INTEL386,
+        F::INTEL486,
+        F::X64,
+        F::CMOV,
+        F::FPU287,
+    ];
+    let elsewhere = [
+        M::Prefetchnta,
+        M::Prefetcht0,
+        M::Prefetcht1,
+        M::Prefetcht2,
+        M::Sfence,
+        M::Lfence,
+        M::Mfence,
+        M::Pause,
+        M::Clflush,
+        M::Popcnt,
+        M::Xgetbv,
+        M::Xsetbv,
+    ];
+    let mut missing = Vec::new();
+    let mut extra = Vec::new();
+    for code in Code::values() {
+        let feats = code.cpuid_features();
+        let mut i = Instruction::default();
+        i.set_code(code);
+        let has = super::handler(&i).is_some();
+        let relevant = feats.iter().any(|f| ours.contains(f));
+        let supported = feats.iter().all(|f| ours.contains(f) || fine.contains(f));
+        if relevant && supported && !has && !elsewhere.contains(&code.mnemonic()) {
+            missing.push(code);
+        }
+        if has && !supported {
+            extra.push(code);
+        }
+    }
+    assert!(missing.is_empty(), "no handler: {missing:?}");
+    assert!(extra.is_empty(), "handled but not advertised: {extra:?}");
+}
+
+#[test]
+fn pcmpestri_rex_w_takes_64_bit_lengths() {
+    let mut c = cpu();
+    c.fpu.xmm[0] = u128::from_le_bytes(*b"abcdefghijklmnop");
+    c.fpu.xmm[1] = u128::from_le_bytes(*b"xxxxxxxxxxxxxxxp");
+    // Equal any, unsigned bytes; lengths 2^32 + 3 saturate to 16 with
+    // REX.W but read as 3 without.
+    c.gpr[0] = 0x1_0000_0003;
+    c.gpr[2] = 0x1_0000_0010;
+    let w = [0x66, 0x48, 0x0F, 0x3A, 0x61, 0xC1, 0x00];
+    run(&mut c, &w).unwrap();
+    assert_eq!(c.gpr[1], 15);
+    let no_w = [0x66, 0x0F, 0x3A, 0x61, 0xC1, 0x00];
+    run(&mut c, &no_w).unwrap();
+    assert_eq!(c.gpr[1], 16);
+    assert_ne!(c.rflags & rflags::SF, 0); // first string shorter than 16
+}
+
+#[test]
+fn finit_with_wait_prefix_checks_pending_exceptions() {
+    let mut c = cpu();
+    c.fpu.fsw = 0x8084;
+    assert_eq!(run(&mut c, &[0x9B, 0xDB, 0xE3]), Err(MF));
+    assert_eq!(run(&mut c, &[0xDB, 0xE3]), Ok(()));
+    assert_eq!((c.fpu.fcw, c.fpu.fsw, c.fpu.ftag), (0x37F, 0, 0));
+}

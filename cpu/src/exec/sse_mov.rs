@@ -93,7 +93,7 @@ pub(super) fn movs_store<const N: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 /// Store of the low (`HI` false) or high quadword of an XMM register to
-/// m64 (MOVLPS, MOVLPD, MOVHPS, MOVHPD, MOVNTSD-like forms, MOVQ m64).
+/// m64 (MOVLPS, MOVLPD, MOVHPS, MOVHPD).
 pub(super) fn store_q<const HI: bool>(cpu: &mut Core, d: &Decoded) -> Res {
     sse(cpu)?;
     let v = cpu.fpu.xmm[xi(d, 1)];

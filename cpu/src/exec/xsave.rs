@@ -5,7 +5,7 @@
 
 use crate::block::Decoded;
 use crate::fault::{Fault, Res};
-use crate::fpu::{fsw, F80, MXCSR_DEFAULT, MXCSR_MASK};
+use crate::fpu::{fsw, F80, MXCSR_MASK};
 use crate::state::{cr0, cr4, Core, Mode};
 use crate::vector;
 
@@ -158,14 +158,15 @@ pub(super) fn fxrstor(cpu: &mut Core, d: &Decoded) -> Res {
     Ok(())
 }
 
-/// XINUSE for the two supported components.
+/// XINUSE for the two supported components (MXCSR is not tracked: XRSTOR
+/// loads it whenever SSE state is requested).
 fn xinuse(cpu: &Core) -> u64 {
     let mut v = 0;
     if !cpu.fpu.x87_init() {
         v |= 1;
     }
     let n = xmm_count(cpu);
-    if cpu.fpu.xmm[..n].iter().any(|&x| x != 0) || cpu.fpu.mxcsr != MXCSR_DEFAULT {
+    if cpu.fpu.xmm[..n].iter().any(|&x| x != 0) {
         v |= 2;
     }
     v
