@@ -164,6 +164,19 @@ impl Machine {
         self.cpu.halted = false;
     }
 
+    /// Runs kernel code that IRETQs to CPL 3 at `user` (user code and data
+    /// selectors 0x1B/0x23, IF set, the user stack).
+    fn enter_user(&mut self, user: u64) {
+        self.code64(|a| {
+            a.push(0x23).unwrap();
+            a.push(USER_STACK_TOP as i32).unwrap();
+            a.push(0x202).unwrap();
+            a.push(0x1B).unwrap();
+            a.push(user as i32).unwrap();
+            a.iretq().unwrap();
+        });
+    }
+
     fn run(&mut self) -> RunExit {
         self.cpu.run(&mut NoInterrupts, 1_000_000)
     }
@@ -308,14 +321,7 @@ fn user_mode_access_to_supervisor_and_read_only_pages() {
         .label_ip(&store)
         .unwrap();
     m.load(user, &a.assemble(user).unwrap());
-    m.code64(|a| {
-        a.push(0x23).unwrap();
-        a.push(USER_STACK_TOP as i32).unwrap();
-        a.push(0x202).unwrap();
-        a.push(0x1B).unwrap();
-        a.push(user as i32).unwrap();
-        a.iretq().unwrap();
-    });
+    m.enter_user(user);
     m.run();
     let (v, err, rip) = m.exception();
     assert_eq!((v, err), (14, 0b0111));
@@ -329,14 +335,7 @@ fn user_mode_access_to_supervisor_and_read_only_pages() {
     let mut a = CodeAssembler::new(64).unwrap();
     a.mov(rax, qword_ptr(0x1000u64)).unwrap();
     m2.load(user, &a.assemble(user).unwrap());
-    m2.code64(|a| {
-        a.push(0x23).unwrap();
-        a.push(USER_STACK_TOP as i32).unwrap();
-        a.push(0x202).unwrap();
-        a.push(0x1B).unwrap();
-        a.push(user as i32).unwrap();
-        a.iretq().unwrap();
-    });
+    m2.enter_user(user);
     m2.run();
     assert_eq!(m2.exception().1, 0b0101);
 }
@@ -572,14 +571,7 @@ fn syscall_and_sysret_round_trip() {
     u.mov(rbx, rdx).unwrap();
     u.int3().unwrap();
     m.load(user, &u.assemble(user).unwrap());
-    m.code64(|a| {
-        a.push(0x23).unwrap();
-        a.push(USER_STACK_TOP as i32).unwrap();
-        a.push(0x202).unwrap();
-        a.push(0x1B).unwrap();
-        a.push(user as i32).unwrap();
-        a.iretq().unwrap();
-    });
+    m.enter_user(user);
     m.run();
     assert_eq!(m.cpu.gpr[3], 0x77);
     // #BP taken from CPL 3: saved RIP is after INT3.

@@ -102,22 +102,7 @@ pub(crate) fn handler(i: &Instruction) -> Handler {
         M::Leave => stack::leave,
         // control.rs
         M::Jmp => control::jmp,
-        M::Ja
-        | M::Jae
-        | M::Jb
-        | M::Jbe
-        | M::Je
-        | M::Jne
-        | M::Jg
-        | M::Jge
-        | M::Jl
-        | M::Jle
-        | M::Jo
-        | M::Jno
-        | M::Jp
-        | M::Jnp
-        | M::Js
-        | M::Jns => control::jcc,
+        m if is_jcc(m) => control::jcc,
         M::Jcxz | M::Jecxz | M::Jrcxz => control::jrcxz,
         M::Loop | M::Loope | M::Loopne => control::loop_,
         M::Call => control::call,
