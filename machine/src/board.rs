@@ -35,6 +35,9 @@ use parking_lot::Mutex;
 /// exact; Linux calibrates against the HPET and PIT whatever the rate.
 pub const TSC_HZ: u64 = 1_000_000_000;
 
+/// The RTC's date at power-on in deterministic mode: 2026-01-01 00:00 UTC.
+pub const DETERMINISTIC_EPOCH: i64 = 1_767_225_600;
+
 /// Where guest time comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockKind {
@@ -186,9 +189,14 @@ impl Board {
             Arc::new(Mutex::new(PortBPort::new(pit.clone(), clock.clone()))),
         )?;
 
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        // The RTC starts at the host's wall-clock time, or, in deterministic
+        // mode, at a fixed date so that a replay sees the same calendar.
+        let wall = match clock_kind {
+            ClockKind::Instructions { .. } => DETERMINISTIC_EPOCH,
+            ClockKind::Host => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        };
         let mut rtc = Rtc::new(Box::new(rtc_line.clone()), wall, now);
         rtc.set_memory_size(layout.low, layout.high);
         let rtc = Arc::new(Mutex::new(rtc));
