@@ -43,6 +43,8 @@ const XSAVE: u32 = 1 << 26;
 const OSXSAVE: u32 = 1 << 27;
 // CPUID.06H:EAX.
 const ARAT: u32 = 1 << 2;
+// CPUID.(EAX=7,ECX=0):EDX.
+const ARCH_CAPABILITIES: u32 = 1 << 29;
 // CPUID.80000001H.
 const LAHF_LM: u32 = 1 << 0;
 const ABM: u32 = 1 << 5;
@@ -134,8 +136,13 @@ pub(crate) fn cpuid(cpu: &Core, leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
         },
         // Thermal and power management: the APIC timer always runs.
         6 => (ARAT, 0, 0, 0),
-        // Structured extended features: none of them.
-        7 => (0, 0, 0, 0),
+        // Structured extended features: none but IA32_ARCH_CAPABILITIES,
+        // which reports this processor immune to the speculation bugs an
+        // interpreter cannot have.
+        7 => match sub {
+            0 => (0, 0, 0, ARCH_CAPABILITIES),
+            _ => (0, 0, 0, 0),
+        },
         // Extended topology: one thread per core, one core per package.
         0xB => match sub {
             0 => (0, 1, 1 << 8, 0),

@@ -13,6 +13,7 @@ pub(crate) mod index {
     pub const SYSENTER_CS: u32 = 0x174;
     pub const SYSENTER_EIP: u32 = 0x176;
     pub const PLATFORM_ID: u32 = 0x17;
+    pub const ARCH_CAPABILITIES: u32 = 0x10A;
     pub const BIOS_SIGN_ID: u32 = 0x8B;
     pub const MCG_CAP: u32 = 0x179;
     pub const MCG_STATUS: u32 = 0x17A;
@@ -39,6 +40,21 @@ pub(crate) mod index {
 const MTRR_FIXED: [u32; 11] = [
     0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F,
 ];
+
+/// IA32_ARCH_CAPABILITIES (SDM Vol. 4, Table 2-2): not susceptible to
+/// Meltdown (RDCL_NO), SSB, MDS, the page-size-change machine check, TAA,
+/// the MMIO stale-data variants, GDS and RFDS; no L1D flush needed.
+const ARCH_CAPABILITIES_VALUE: u64 = 1
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 6)
+    | (1 << 8)
+    | (1 << 13)
+    | (1 << 14)
+    | (1 << 15)
+    | (1 << 26)
+    | (1 << 27);
 
 /// Machine-check banks reported in IA32_MCG_CAP (SDM Vol. 3B, 16.3.1).
 /// They never log an error: this machine has no hardware to fail.
@@ -122,6 +138,7 @@ impl Core {
             SYSENTER_CS..=SYSENTER_EIP => m.sysenter[(idx - SYSENTER_CS) as usize],
             // Platform id (bits 52:50) 0: the microcode loader's match key.
             PLATFORM_ID => 0,
+            ARCH_CAPABILITIES => ARCH_CAPABILITIES_VALUE,
             // Microcode revision in the high half: none loaded.
             BIOS_SIGN_ID => 0,
             // Bank count, and MCG_CTL present (bit 8).

@@ -422,6 +422,12 @@ impl Core {
         self.msr_read(index)
     }
 
+    /// Writes an MSR as WRMSR at CPL 0 would (firmware set-up, loaders);
+    /// false where WRMSR would raise #GP. APIC MSRs are the APIC's.
+    pub fn write_msr(&mut self, index: u32, value: u64) -> bool {
+        self.msr_write(index, value).is_ok()
+    }
+
     /// RFLAGS.IF: maskable interrupts enabled.
     pub fn interrupts_enabled(&self) -> bool {
         self.rflags & rflags::IF != 0

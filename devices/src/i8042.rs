@@ -245,6 +245,12 @@ impl I8042 {
             0 => {
                 if let Some((byte, _)) = self.s.output.take() {
                     self.s.last = byte;
+                    // Reading the output buffer deasserts IRQ1/IRQ12; the
+                    // next queued byte raises it again, so each byte of a
+                    // multi-byte reply is a fresh edge for the
+                    // edge-triggered ISA line (QEMU's ps2_read_data does the
+                    // same).
+                    self.lower_irqs();
                 }
                 self.update();
                 self.s.last
@@ -510,6 +516,15 @@ impl I8042 {
     }
 
     /// Refills the output buffer and drives the status bits and IRQs.
+    fn lower_irqs(&mut self) {
+        if std::mem::take(&mut self.levels[0]) {
+            self.irq_kbd.set_level(false);
+        }
+        if std::mem::take(&mut self.levels[1]) {
+            self.irq_mouse.set_level(false);
+        }
+    }
+
     fn update(&mut self) {
         if self.s.output.is_none() {
             self.s.output = self
@@ -698,6 +713,15 @@ mod tests {
         assert!(!k.level());
         c.write(0, 0xF2);
         assert_eq!(drain(&mut c), vec![ACK, 0xAB, 0x41], "translated MF2");
+    }
+
+    #[test]
+    fn i8042_each_reply_byte_is_a_new_irq1_edge() {
+        let (mut c, k, _, _) = kbc();
+        let before = k.rising_edges();
+        c.write(0, 0xF2);
+        assert_eq!(drain(&mut c), vec![ACK, 0xAB, 0x41]);
+        assert_eq!(k.rising_edges() - before, 3, "one interrupt per byte");
     }
 
     #[test]

@@ -286,7 +286,41 @@ impl Machine {
         let platform = boot::BootPlatform::q35(ram.layout(), Some(blob.rsdp_addr));
         let info = boot::load_linux(&ram, kernel, initrd, cmdline, &platform)?;
         boot::setup_cpu_for_linux(&mut self.cpu, &info, &ram)?;
+        self.setup_mtrrs();
         Ok(())
+    }
+
+    /// Memory types as firmware leaves them (SDM Vol. 3A, 11.11): write-back
+    /// by default, the legacy VGA hole and the PCI hole below 4 GiB
+    /// (ECAM and 32-bit BARs from 0xB0000000) uncached. Without this the
+    /// kernel finds MTRRs disabled and turns PAT off too.
+    fn setup_mtrrs(&mut self) {
+        const WB: u64 = 0x0606_0606_0606_0606;
+        let fixed = [
+            (0x250, WB),
+            (0x258, WB),
+            (0x259, 0), // 0xA0000-0xBFFFF: UC
+            (0x268, WB),
+            (0x269, WB),
+            (0x26A, WB),
+            (0x26B, WB),
+            (0x26C, WB),
+            (0x26D, WB),
+            (0x26E, WB),
+            (0x26F, WB),
+        ];
+        let phys_mask = (1u64 << 40) - 1;
+        // Variable ranges (base | type UC, mask | valid): the ECAM window
+        // 0xB0000000 + 256 MiB and the rest of the hole, 0xC0000000 + 1 GiB.
+        let range = |base: u64, size: u64| [base, (!(size - 1) & phys_mask) | (1 << 11)];
+        let [b0, m0] = range(0xB000_0000, 0x1000_0000);
+        let [b1, m1] = range(0xC000_0000, 0x4000_0000);
+        let variable = [(0x200, b0), (0x201, m0), (0x202, b1), (0x203, m1)];
+        for (msr, v) in fixed.into_iter().chain(variable) {
+            self.cpu.write_msr(msr, v);
+        }
+        // E (enabled), FE (fixed ranges enabled), default type WB.
+        self.cpu.write_msr(0x2FF, (1 << 11) | (1 << 10) | 6);
     }
 
     /// Runs the guest until it exits, powers off, shuts down, or halts for

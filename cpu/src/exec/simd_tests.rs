@@ -723,7 +723,8 @@ fn cpuid_tells_a_consistent_story() {
     // XSAVE leaf: x87|SSE, 576 bytes, no XSAVEOPT/XSAVEC/XSAVES.
     assert_eq!(id(0xD, 0), (3, 576, 576, 0));
     assert_eq!(id(0xD, 1).0, 0);
-    assert_eq!(id(7, 0), (0, 0, 0, 0));
+    // Leaf 7: only IA32_ARCH_CAPABILITIES (EDX bit 29).
+    assert_eq!(id(7, 0), (0, 0, 0, 1 << 29));
     // Cache leaf 4: L1d 32 KiB.
     let (a, b, c4, _) = id(4, 0);
     assert_eq!(a & 0x1F, 1);
