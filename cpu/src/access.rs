@@ -7,6 +7,13 @@ use crate::fault::{Fault, Res};
 use crate::mmu::{index, Access, PAGE_MASK, TLB_MMIO};
 use crate::state::{Core, Mode, SegReg, Segment};
 
+/// Addressing kinds of memory operands, chosen at decode time: any mode
+/// (full segmentation checks), or 64-bit code with segment base 0 or with
+/// the FS/GS base (see [`Core::rd_hit`]).
+pub(crate) const ANY: u8 = 0;
+pub(crate) const FLAT64: u8 = 1;
+pub(crate) const BASED64: u8 = 2;
+
 impl Core {
     /// Linear address of `off` in segment `seg` for an access of `size`
     /// bytes, with the limit, type and canonical checks of the current mode.
@@ -63,6 +70,51 @@ impl Core {
             return Err(fail);
         }
         Ok(s.base.wrapping_add(off) & 0xFFFF_FFFF)
+    }
+
+    /// A read of `W` bytes at offset `ea` of `seg` in 64-bit code through
+    /// the TLB alone, in addressing kind `K` (see `exec/fast.rs`):
+    /// [`FLAT64`] (segment base 0) or [`BASED64`] (FS or GS). The value if
+    /// the access reads RAM through a cached translation, `None` if it must
+    /// take the full path ([`Core::read`]). The linear
+    /// address goes straight to the TLB: a non-canonical address never
+    /// matches a tag (see `translate`), so its fault is raised by the full
+    /// path, which checks everything.
+    #[inline(always)]
+    pub(crate) fn rd_hit<const K: u8, const W: usize>(&self, seg: SegReg, ea: u64) -> Option<u64> {
+        let lin = self.lin64::<K>(seg, ea);
+        let e = &self.tlb.sets[(self.cpl == 3) as usize][index(lin)];
+        // One compare covers the page and the access staying within it:
+        // an access running into the next page has its last byte's page
+        // differ from the entry's, which is indexed by the first byte.
+        (e.read == lin.wrapping_add(W as u64 - 1) & PAGE_MASK)
+            .then(|| self.ram.load(lin.wrapping_add(e.addend), W))
+    }
+
+    /// The same for a write: true if the value was stored.
+    #[inline(always)]
+    pub(crate) fn wr_hit<const K: u8, const W: usize>(
+        &self,
+        seg: SegReg,
+        ea: u64,
+        val: u64,
+    ) -> bool {
+        let lin = self.lin64::<K>(seg, ea);
+        let e = &self.tlb.sets[(self.cpl == 3) as usize][index(lin)];
+        if e.write == lin.wrapping_add(W as u64 - 1) & PAGE_MASK {
+            self.ram.store(lin.wrapping_add(e.addend), W, val);
+            return true;
+        }
+        false
+    }
+
+    #[inline(always)]
+    fn lin64<const K: u8>(&self, seg: SegReg, ea: u64) -> u64 {
+        if K == BASED64 {
+            ea.wrapping_add(self.seg[seg as usize].base)
+        } else {
+            ea
+        }
     }
 
     /// Reads `size` bytes at `seg:off`.

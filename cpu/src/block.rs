@@ -31,6 +31,9 @@ const FAST_BITS: u32 = 12;
 pub(crate) struct Decoded {
     pub i: Instruction,
     pub exec: Handler,
+    /// The general handler `exec` calls after materializing lazy flags
+    /// (unused by the specialised handlers).
+    pub inner: Handler,
     /// Mask of the effective address size (0xFFFF, 0xFFFF_FFFF or all-ones).
     pub amask: u64,
     /// Memory operand: displacement (absolute target when RIP-relative),
@@ -85,8 +88,10 @@ impl Decoded {
             })
             .map_or(0, |n| i.immediate(n));
         let imm = crate::exec::branch_target(&i).unwrap_or(imm);
+        let (exec, inner) = crate::exec::handlers(&i);
         Decoded {
-            exec: crate::exec::handler(&i),
+            exec,
+            inner,
             amask: crate::exec::address_mask(&i),
             disp: i.memory_displacement64(),
             base: gpr(i.memory_base()),

@@ -34,10 +34,10 @@ impl Core {
     /// Delivers a fault raised by an instruction (RIP already rewound), with
     /// the double- and triple-fault rules.
     pub(crate) fn deliver_fault(&mut self, f: Fault) {
-        if f.vector == vector::PF {
-            tracing::trace!(target: "cpu::exc", cr2 = format_args!("{:#x}", self.cr2), error = ?f.error, rip = format_args!("{:#x}", self.rip), "#PF");
+        if f.vector() == vector::PF {
+            tracing::trace!(target: "cpu::exc", cr2 = format_args!("{:#x}", self.cr2), error = ?f.error(), rip = format_args!("{:#x}", self.rip), "#PF");
         } else {
-            tracing::debug!(target: "cpu::exc", vector = f.vector, error = ?f.error, rip = format_args!("{:#x}", self.rip), "exception");
+            tracing::debug!(target: "cpu::exc", vector = f.vector(), error = ?f.error(), rip = format_args!("{:#x}", self.rip), "exception");
         }
         let mut f = f;
         if let Some(prev) = self.delivering {
@@ -47,14 +47,14 @@ impl Core {
                 self.delivering = None;
                 return;
             }
-            let double = (contributory(prev) && contributory(f.vector))
-                || (prev == vector::PF && (contributory(f.vector) || f.vector == vector::PF));
+            let double = (contributory(prev) && contributory(f.vector()))
+                || (prev == vector::PF && (contributory(f.vector()) || f.vector() == vector::PF));
             if double {
                 f = Fault::with_error(vector::DF, 0);
             }
         }
-        self.delivering = Some(f.vector);
-        match self.deliver(f.vector, Event::Exception(f.error)) {
+        self.delivering = Some(f.vector());
+        match self.deliver(f.vector(), Event::Exception(f.error())) {
             Ok(()) => self.delivering = None,
             Err(next) => self.deliver_fault(next),
         }
@@ -152,7 +152,7 @@ impl Core {
         }
         let (desc, _) = self
             .read_descriptor(sel)
-            .map_err(|f| Fault::with_error(f.vector, (sel & !3) as u32 | ext))?;
+            .map_err(|f| Fault::with_error(f.vector(), (sel & !3) as u32 | ext))?;
         let cs = desc.segment(sel);
         let sel_err = (sel & !3) as u32 | ext;
         if !cs.is_code() || cs.dpl() > self.cpl {

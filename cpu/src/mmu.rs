@@ -378,8 +378,13 @@ impl Core {
             addend: ram_off.unwrap_or(0).wrapping_sub(page),
             phys: w.phys,
         };
-        self.tlb.sets[user as usize][index(lin)] = e;
-        self.tlb.has_large |= w.large;
+        // A non-canonical address (reached only by system-table accesses
+        // that skip segmentation) is translated but never cached: the fast
+        // paths rely on no tag ever matching a non-canonical address.
+        if ((lin << 16) as i64 >> 16) as u64 == lin {
+            self.tlb.sets[user as usize][index(lin)] = e;
+            self.tlb.has_large |= w.large;
+        }
         Ok(w.phys | (lin & 0xFFF))
     }
 }

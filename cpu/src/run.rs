@@ -100,9 +100,17 @@ impl Cpu {
     }
 
     /// Runs until about `budget` instructions have retired (checked between
-    /// blocks), the guest halts, attention is needed, or shutdown.
+    /// blocks), the guest halts, attention is needed, or shutdown. On return
+    /// `rflags` holds every flag (no lazy flags are pending).
     pub fn run(&mut self, irq: &mut dyn InterruptSource, budget: u64) -> RunExit {
+        let exit = self.run_inner(irq, budget);
+        self.core.materialize();
+        exit
+    }
+
+    fn run_inner(&mut self, irq: &mut dyn InterruptSource, budget: u64) -> RunExit {
         let end = self.core.instret.saturating_add(budget);
+        tick(self.core.instret);
         loop {
             if self.core.shutdown {
                 return RunExit::Shutdown;
@@ -134,6 +142,7 @@ impl Cpu {
             }
             if self.core.rflags & rflags::IF != 0 && !self.core.int_shadow && irq.pending() {
                 if let Some(v) = irq.acknowledge() {
+                    self.core.materialize();
                     self.core.halted = false;
                     self.core.external_interrupt(v);
                     self.core.end_block = false;
@@ -171,6 +180,7 @@ impl Cpu {
                             id
                         }
                         Err(f) => {
+                            self.core.materialize();
                             self.core.deliver_fault(f);
                             self.core.end_block = false;
                             break;
@@ -190,31 +200,40 @@ impl Cpu {
     }
 
     /// Runs one block; false if it ended early (fault, `end_block`).
+    ///
+    /// Handlers report `end_block` by returning [`Fault::END`] (the general
+    /// ones through their wrapper, the specialised ones from their slow
+    /// paths, the only parts of them that can set it), so the loop looks
+    /// only at the result.
     #[inline(always)]
     fn run_block(&mut self, id: BlockId) -> bool {
         let block = self.blocks.get(id);
         let core = &mut self.core;
-        let mut retired = 0;
+        let mut retired = block.insns.len() as u64;
         let mut normal = true;
-        for d in block.insns.iter() {
+        let mut it = block.insns.iter();
+        while let Some(d) = it.next() {
             core.rip = d.i.next_ip();
-            match (d.exec)(core, d) {
-                Ok(()) => {
-                    retired += 1;
-                    if core.end_block {
-                        core.end_block = false;
-                        normal = false;
-                        break;
-                    }
-                }
-                Err(f) => {
+            if let Err(f) = (d.exec)(core, d) {
+                normal = false;
+                // Instructions up to and including this one.
+                let upto = (block.insns.len() - it.len()) as u64;
+                if f.is_end() {
+                    retired = upto;
+                } else {
+                    retired = upto - 1;
                     core.rip = d.i.ip();
+                    core.materialize();
                     core.deliver_fault(f);
-                    core.end_block = false;
-                    normal = false;
-                    break;
                 }
+                core.end_block = false;
+                break;
             }
+        }
+        // A handler that set `end_block` without saying so would be a bug;
+        // still end the block rather than run on.
+        if std::mem::take(&mut core.end_block) {
+            normal = false;
         }
         core.instret += retired;
         core.instret_shared
@@ -227,6 +246,7 @@ impl Cpu {
         let core = &mut self.core;
         let refused = |core: &mut Core, ip: u64| {
             core.rip = ip;
+            core.materialize();
             core.deliver_fault(Fault::GP0);
             core.end_block = false;
         };
@@ -350,5 +370,23 @@ impl Cpu {
             insns: insns.into_boxed_slice(),
             pages: [first_page.map(|o| o >> 12), second_page.map(|o| o >> 12)],
         }))
+    }
+}
+
+fn tick(instret: u64) {
+    static T: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let t = T.get_or_init(std::time::Instant::now);
+    if instret >= NEXT.load(std::sync::atomic::Ordering::Relaxed) {
+        NEXT.store(instret + 50_000_000, std::sync::atomic::Ordering::Relaxed);
+        if let Some(stop) = std::env::var_os("VTD_STOP") {
+            if instret >= stop.to_str().unwrap().parse::<u64>().unwrap() {
+                eprintln!("STOP {}", instret);
+                std::process::exit(0);
+            }
+        }
+        if std::env::var_os("VTD_TICK").is_some() {
+            eprintln!("TICK {} {:.2}", instret, t.elapsed().as_secs_f64());
+        }
     }
 }

@@ -192,7 +192,11 @@ pub struct Core {
     /// RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15 (encoding order).
     pub gpr: [u64; 16],
     pub rip: u64,
+    /// RFLAGS. Between calls of `Cpu::run` it is exact; while the CPU
+    /// runs, the arithmetic flags may be pending in `lf` (see `flags`).
     pub rflags: u64,
+    /// Arithmetic flags not yet folded into `rflags`.
+    pub(crate) lf: crate::flags::Lazy,
     pub seg: [Segment; 6],
     pub ldtr: Segment,
     pub tr: Segment,
@@ -257,6 +261,7 @@ impl Core {
             gpr: [0; 16],
             rip: 0,
             rflags: 0,
+            lf: crate::flags::Lazy::default(),
             seg: [Segment::default(); 6],
             ldtr: Segment::default(),
             tr: Segment::default(),
@@ -300,6 +305,7 @@ impl Core {
         self.gpr[2] = 0x600; // EDX: family/model/stepping signature
         self.rip = 0xFFF0;
         self.rflags = rflags::FIXED1;
+        self.lf = crate::flags::Lazy::default();
         for s in SegReg::ALL {
             self.seg[s as usize] = Segment::real_mode(0, s == SegReg::Cs);
         }

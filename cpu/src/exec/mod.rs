@@ -21,14 +21,49 @@ mod system;
 
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
-use crate::block::{Decoded, NO_REG};
+use crate::block::Decoded;
 use crate::fault::{Fault, Res};
 use crate::state::{Core, SegReg};
 
 pub(crate) type Handler = fn(&mut Core, &Decoded) -> Res;
 
-/// The handler for a decoded instruction.
-pub(crate) fn handler(i: &Instruction) -> Handler {
+/// The handlers for a decoded instruction: (`Decoded::exec`,
+/// `Decoded::inner`). The specialised handlers of `fast.rs` understand lazy
+/// flags and run directly; every other one runs behind [`materialized`],
+/// so that it sees (and may change) the arithmetic flags in `rflags`.
+pub(crate) fn handlers(i: &Instruction) -> (Handler, Handler) {
+    let special = !i.is_invalid()
+        && !system::is_mov_cr(i.code())
+        && !system::is_mov_dr(i.code())
+        && simd::handler(i).is_none();
+    if special {
+        if let Some(h) = fast::select(i) {
+            return (h, h);
+        }
+    }
+    (materialized, handler(i))
+}
+
+/// Folds lazy flags into `rflags`, then runs the general handler; reports
+/// a request to end the block as [`Fault::END`].
+fn materialized(cpu: &mut Core, d: &Decoded) -> Res {
+    cpu.materialize();
+    (d.inner)(cpu, d)?;
+    ended(cpu)
+}
+
+/// `Ok`, or [`Fault::END`] if the instruction set `end_block`.
+#[inline(always)]
+pub(crate) fn ended(cpu: &Core) -> Res {
+    if cpu.end_block {
+        Err(Fault::END)
+    } else {
+        Ok(())
+    }
+}
+
+/// The general handler for a decoded instruction (flags in `rflags`).
+fn handler(i: &Instruction) -> Handler {
     use Mnemonic as M;
     if i.is_invalid() {
         return undefined;
@@ -40,9 +75,6 @@ pub(crate) fn handler(i: &Instruction) -> Handler {
         return system::mov_dr;
     }
     if let Some(h) = simd::handler(i) {
-        return h;
-    }
-    if let Some(h) = fast::select(i) {
         return h;
     }
     match i.mnemonic() {
@@ -231,6 +263,9 @@ pub(crate) fn is_jcc(m: Mnemonic) -> bool {
 }
 
 pub(crate) use fast::branch_target;
+#[cfg(test)]
+pub(crate) use shift::shift as shift_op;
+pub(crate) use shift::{shift_flags, Op as ShiftOp};
 
 /// Effective-address size mask of `i` (SDM Vol. 1, 3.6). For LOOPcc and
 /// JrCXZ the address size selects the count register (CX, ECX or RCX).
@@ -402,14 +437,12 @@ impl Core {
     /// added before masking (true for 16-, 32- and 64-bit addressing).
     #[inline(always)]
     pub(crate) fn ea(&self, d: &Decoded) -> u64 {
-        let mut a = d.disp;
-        if d.base != NO_REG {
-            a = a.wrapping_add(self.gpr[d.base as usize]);
-        }
-        if d.index != NO_REG {
-            a = a.wrapping_add(self.gpr[d.index as usize] << d.scale);
-        }
-        a & d.amask
+        // An absent register (`NO_REG`, top bit set) reads as 0, without a
+        // branch: the mask is all-ones for register numbers 0-15.
+        let present = |n: u8| !(((n as i8) >> 7) as i64 as u64);
+        let base = self.gpr[(d.base & 15) as usize] & present(d.base);
+        let index = self.gpr[(d.index & 15) as usize] & present(d.index);
+        d.disp.wrapping_add(base).wrapping_add(index << d.scale) & d.amask
     }
 
     /// Segment of the memory operand (default or overridden).
@@ -457,34 +490,6 @@ impl Core {
                 let ea = self.ea(d);
                 self.write(Self::mseg(d), ea, size, v)
             }
-        }
-    }
-
-    /// Evaluates condition code `cc` (SDM Vol. 1, Appendix B) on RFLAGS.
-    #[inline(always)]
-    pub(crate) fn cond(&self, cc: iced_x86::ConditionCode) -> bool {
-        use crate::state::rflags::{CF, OF, PF, SF, ZF};
-        use iced_x86::ConditionCode as C;
-        let f = self.rflags;
-        let sf_ne_of = (f & SF != 0) != (f & OF != 0);
-        match cc {
-            C::o => f & OF != 0,
-            C::no => f & OF == 0,
-            C::b => f & CF != 0,
-            C::ae => f & CF == 0,
-            C::e => f & ZF != 0,
-            C::ne => f & ZF == 0,
-            C::be => f & (CF | ZF) != 0,
-            C::a => f & (CF | ZF) == 0,
-            C::s => f & SF != 0,
-            C::ns => f & SF == 0,
-            C::p => f & PF != 0,
-            C::np => f & PF == 0,
-            C::l => sf_ne_of,
-            C::ge => !sf_ne_of,
-            C::le => sf_ne_of || f & ZF != 0,
-            C::g => !sf_ne_of && f & ZF == 0,
-            C::None => true,
         }
     }
 

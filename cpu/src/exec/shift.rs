@@ -35,7 +35,7 @@ use crate::state::Core;
 
 /// Which shift or rotate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Op {
+pub(crate) enum Op {
     Shl,
     Shr,
     Sar,
@@ -81,7 +81,7 @@ fn bit(v: u64, n: u32) -> u64 {
 /// (6) bits, and returns the result and the new RFLAGS (the incoming
 /// `rflags` with the affected flags replaced).
 #[inline(always)]
-pub(super) fn shift(op: Op, val: u64, count: u32, size: usize, rflags: u64) -> (u64, u64) {
+pub(crate) fn shift(op: Op, val: u64, count: u32, size: usize, rflags: u64) -> (u64, u64) {
     if count == 0 {
         return (val & mask(size), rflags);
     }
@@ -211,6 +211,12 @@ pub(super) fn double_shift(
     };
     let f = szp(r, size) | AF | cf | if o { OF } else { 0 };
     (r, (rflags & !ARITH) | f)
+}
+
+/// The six arithmetic flags of SHL, SHR or SAR of `val` by a non-zero
+/// (masked) `count` (for lazy flags).
+pub(crate) fn shift_flags(op: Op, val: u64, count: u32, size: usize) -> u64 {
+    shift(op, val, count, size, 0).1 & ARITH
 }
 
 /// Writes the result of a shift to operand 0. A zero count writes a

@@ -14,9 +14,9 @@
 //! describing the iterations that completed, as on hardware, so the
 //! instruction restarts where it stopped.
 //!
-//! REP MOVS and REP STOS with DF = 0 have a fast path: whole elements that
-//! lie within one page of the source and one of the destination are
-//! translated once and copied or filled directly in guest RAM, provided
+//! REP MOVS (either direction) and REP STOS with DF = 0 have a fast path:
+//! whole elements that lie within one page of the source and one of the
+//! destination are translated once and copied or filled directly in guest RAM, provided
 //! both are RAM (not MMIO) and the destination page holds no decoded code;
 //! anything else goes through the element loop.
 
@@ -262,6 +262,79 @@ fn movs_fast(cpu: &mut Core, g: Geo, src_seg: SegReg, count: u64) -> Res<Option<
     Ok(Some(n))
 }
 
+/// Like [`in_page`] for DF = 1: how many whole elements, at most `count`,
+/// from the one at offset `off` of `seg` downwards lie within its page and
+/// do not wrap the address size; the linear address of the first (top)
+/// one. `None` when that element is not accessible or crosses a page.
+fn in_page_down(
+    cpu: &Core,
+    g: Geo,
+    seg: SegReg,
+    off: u64,
+    count: u64,
+    write: bool,
+) -> Option<(u64, u64)> {
+    let lin = cpu.linear(seg, off, g.esz, write).ok()?;
+    let esz = g.esz as u64;
+    if (lin & 0xFFF) + esz > 0x1000 {
+        return None;
+    }
+    let n = count.min((lin & 0xFFF) / esz + 1).min(off / esz + 1);
+    // The segment limit must allow the whole run.
+    cpu.linear(seg, off - (n - 1) * esz, (n * esz) as usize, write)
+        .ok()?;
+    Some((lin, n))
+}
+
+/// The fast path of REP MOVS with DF = 1 (a backward memmove, as the
+/// kernel's decompressor does to move itself up): copies up to a page of
+/// whole elements RAM to RAM, from the top down (see [`Fast`]).
+fn movs_fast_down(cpu: &mut Core, g: Geo, src_seg: SegReg, count: u64) -> Res<Option<u64>> {
+    let (si, di) = (g.get(cpu, RSI), g.get(cpu, RDI));
+    let Some((src_top, n1)) = in_page_down(cpu, g, src_seg, si, count, false) else {
+        return Ok(Some(0));
+    };
+    let Some((dst_top, n2)) = in_page_down(cpu, g, SegReg::Es, di, count, true) else {
+        return Ok(Some(0));
+    };
+    let esz = g.esz as u64;
+    let mut n = n1.min(n2);
+    if n < 2 {
+        return Ok(Some(0));
+    }
+    // Translate in the order the element loop accesses memory (each run is
+    // within one page, that of its top element).
+    let back = (n - 1) * esz;
+    let Some(src) = ram_range(cpu, src_top - back, n * esz, Access::Read)? else {
+        return Ok(None);
+    };
+    let Some(dst) = ram_range(cpu, dst_top - back, n * esz, Access::Write)? else {
+        return Ok(None);
+    };
+    if cpu.ram.is_code(dst) {
+        return Ok(None);
+    }
+    // From here on, `src` and `dst` are the RAM offsets of the top elements.
+    let (src, dst) = (src + back, dst + back);
+    // A backward element-by-element copy onto a destination just below the source replicates the
+    // pattern instead of moving it: copy only the part that does not
+    // overlap.
+    if dst < src && src - dst < n * esz {
+        n = (src - dst) / esz;
+        if n < 2 {
+            return Ok(Some(0));
+        }
+    }
+    let len = n * esz;
+    let back = (n - 1) * esz;
+    if !cpu.ram.copy_within(dst - back, src - back, len) {
+        return Ok(None);
+    }
+    cpu.set_gpr_sized(RSI, g.asize, si.wrapping_sub(len));
+    cpu.set_gpr_sized(RDI, g.asize, di.wrapping_sub(len));
+    Ok(Some(n))
+}
+
 /// The fast path of REP STOS (DF = 0): fills up to a page of whole elements
 /// of RAM (see [`Fast`]).
 fn stos_fast(cpu: &mut Core, g: Geo, count: u64) -> Res<Option<u64>> {
@@ -316,7 +389,8 @@ pub(super) fn movs(cpu: &mut Core, d: &Decoded) -> Res {
         let mut fast = |cpu: &mut Core, count: u64| movs_fast(cpu, g, seg, count);
         rep(cpu, d, g, Some(&mut fast), one)
     } else {
-        rep(cpu, d, g, None, one)
+        let mut fast = |cpu: &mut Core, count: u64| movs_fast_down(cpu, g, seg, count);
+        rep(cpu, d, g, Some(&mut fast), one)
     }
 }
 
@@ -516,7 +590,12 @@ pub(super) mod tests {
         assert!(!i.is_invalid(), "{bytes:02x?} does not decode");
         let d = Decoded::new(i);
         cpu.rip = d.i.next_ip();
-        (d.exec)(cpu, &d)
+        let r = (d.exec)(cpu, &d);
+        cpu.materialize();
+        match r {
+            Err(f) if f.is_end() => Ok(()),
+            r => r,
+        }
     }
 
     /// Runs a (repeated) instruction until it no longer asks to be
@@ -627,6 +706,66 @@ pub(super) mod tests {
             if !stos {
                 assert_eq!(cpu.gpr[RSI], BASE + (src + span) as u64);
             }
+            assert_eq!(cpu.gpr[RCX], 0);
+        }
+    }
+
+    /// REP MOVS backward (DF = 1, fast path where possible) against a plain
+    /// element-by-element reference, over random overlapping ranges.
+    #[test]
+    fn rep_movs_backward_matches_element_reference() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const BASE: u64 = 0x40000;
+        const WIN: usize = 0x6000;
+        for round in 0..300 {
+            let mut cpu = machine64();
+            let init: Vec<u8> = (0..WIN).map(|_| rnd() as u8).collect();
+            poke(&cpu, BASE, &init);
+            let esz = 1usize << (rnd() % 4);
+            let count = rnd() % (if round % 3 == 0 { 8 } else { 3000 / esz as u64 });
+            let span = (count as usize) * esz;
+            // Lowest element of each run.
+            let src = rnd() as usize % (WIN - span);
+            let dst = if round % 2 == 0 {
+                (src as i64 + (rnd() % 64) as i64 - 32).clamp(0, (WIN - span) as i64) as usize
+            } else {
+                rnd() as usize % (WIN - span)
+            };
+            let top = span.saturating_sub(esz);
+            let mut want = init.clone();
+            for k in 0..count as usize {
+                let elem = want[src + top - k * esz..][..esz].to_vec();
+                want[dst + top - k * esz..][..esz].copy_from_slice(&elem);
+            }
+            cpu.rflags |= DF;
+            cpu.gpr[RSI] = BASE + (src + top) as u64;
+            cpu.gpr[RDI] = BASE + (dst + top) as u64;
+            cpu.gpr[RCX] = count;
+            let op = match esz {
+                1 => vec![0xF3, 0xA4],
+                2 => vec![0x66, 0xF3, 0xA5],
+                4 => vec![0xF3, 0xA5],
+                _ => vec![0xF3, 0x48, 0xA5],
+            };
+            run_rep(&mut cpu, &op).unwrap();
+            assert!(
+                peek(&cpu, BASE, WIN) == want,
+                "round {round}: esz {esz} count {count} src {src:#x} dst {dst:#x}"
+            );
+            assert_eq!(
+                cpu.gpr[RSI],
+                (BASE + (src + top) as u64).wrapping_sub(span as u64)
+            );
+            assert_eq!(
+                cpu.gpr[RDI],
+                (BASE + (dst + top) as u64).wrapping_sub(span as u64)
+            );
             assert_eq!(cpu.gpr[RCX], 0);
         }
     }

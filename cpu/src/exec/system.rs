@@ -698,7 +698,7 @@ fn visible_descriptor(cpu: &mut Core, sel: u16) -> Res<Option<Segment>> {
     }
     let seg = match cpu.read_descriptor(sel) {
         Ok((desc, _)) => desc.segment(sel),
-        Err(f) if f.vector == vector::GP => return Ok(None),
+        Err(f) if f.vector() == vector::GP => return Ok(None),
         Err(f) => return Err(f),
     };
     let conforming_code = seg.is_code() && seg.attr & Segment::ATTR_EXPAND_DOWN != 0;
