@@ -13,6 +13,11 @@ use crate::state::{Core, Mode, SegReg, Segment};
 pub(crate) const ANY: u8 = 0;
 pub(crate) const FLAT64: u8 = 1;
 pub(crate) const BASED64: u8 = 2;
+/// [`FLAT64`] with 64-bit addressing of a known shape: base + disp, base +
+/// index * scale + disp, or an absolute (or RIP-relative) address.
+pub(crate) const FLAT64_B: u8 = 3;
+pub(crate) const FLAT64_BI: u8 = 4;
+pub(crate) const FLAT64_D: u8 = 5;
 
 impl Core {
     /// Linear address of `off` in segment `seg` for an access of `size`

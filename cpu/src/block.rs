@@ -28,6 +28,7 @@ const FAST_BITS: u32 = 12;
 
 /// One decoded instruction with everything its handler needs precomputed,
 /// so the hot handlers never decode operand kinds at run time.
+#[derive(Clone, Copy)]
 pub(crate) struct Decoded {
     pub i: Instruction,
     pub exec: Handler,
@@ -130,6 +131,8 @@ pub(crate) struct Block {
     /// offset they were decoded at, since relative targets depend on it.
     pub rip: u64,
     pub insns: Box<[Decoded]>,
+    /// Guest instructions in the block (an entry may hold a fused pair).
+    pub count: u64,
     /// RAM pages (offset >> 12) the block's bytes came from.
     pub pages: [Option<u64>; 2],
 }

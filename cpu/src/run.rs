@@ -209,7 +209,7 @@ impl Cpu {
     fn run_block(&mut self, id: BlockId) -> bool {
         let block = self.blocks.get(id);
         let core = &mut self.core;
-        let mut retired = block.insns.len() as u64;
+        let mut retired = block.count;
         let mut normal = true;
         let mut it = block.insns.iter();
         while let Some(d) = it.next() {
@@ -351,6 +351,15 @@ impl Cpu {
                 break;
             }
         }
+        // A block ending in CMP/TEST + Jcc runs the pair as one entry.
+        let count = insns.len() as u64;
+        if let [.., a, b] = &insns[..] {
+            if let Some(f) = crate::exec::fuse(a, b) {
+                insns.pop();
+                insns.pop();
+                insns.push(f);
+            }
+        }
         let first_page = core.ram.offset_of_range(phys & PAGE_MASK, 0x1000);
         let second_page = if straddles {
             next.and_then(|p| core.ram.offset_of_range(p & PAGE_MASK, 0x1000))
@@ -368,6 +377,7 @@ impl Cpu {
             key,
             rip: core.rip,
             insns: insns.into_boxed_slice(),
+            count,
             pages: [first_page.map(|o| o >> 12), second_page.map(|o| o >> 12)],
         }))
     }

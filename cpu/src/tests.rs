@@ -713,3 +713,31 @@ fn page_straddling_access_uses_both_translations() {
         "nothing written past the first page"
     );
 }
+
+#[test]
+fn fused_compare_and_branch_counts_two_instructions_and_keeps_flags() {
+    let mut m = Machine::new();
+    m.long_mode();
+    m.code64(|a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 10).unwrap();
+        a.mov(ebx, 0).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.add(ebx, ecx).unwrap();
+        a.dec(ecx).unwrap();
+        a.cmp(ecx, 3).unwrap();
+        a.jne(top).unwrap();
+        a.pushfq().unwrap();
+        a.pop(rax).unwrap();
+        a.hlt().unwrap();
+    });
+    let before = m.cpu.instret;
+    assert_eq!(m.run(), RunExit::Halted);
+    assert_eq!(m.cpu.gpr[3], (4..=10).sum::<u64>());
+    assert_eq!(m.cpu.gpr[1], 3);
+    let zf_cf = m.cpu.gpr[0] & 0x41;
+    assert_eq!(zf_cf, 0x40, "ZF set and CF clear after the last CMP");
+    assert_eq!(m.cpu.rflags & 0x41, 0x40);
+    // 2 + 7 iterations of 4 + PUSHFQ, POP, HLT.
+    assert_eq!(m.cpu.instret - before, 2 + 7 * 4 + 3);
+}

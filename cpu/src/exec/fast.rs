@@ -15,7 +15,7 @@ use iced_x86::{Code, ConditionCode, Instruction, Mnemonic, OpKind, Register};
 use super::alu::{apply, Op};
 use super::shift::{count_mask, shift, Op as ShiftOp};
 use super::Handler;
-use crate::access::{ANY, BASED64, FLAT64};
+use crate::access::{ANY, BASED64, FLAT64, FLAT64_B, FLAT64_BI, FLAT64_D};
 use crate::block::Decoded;
 use crate::fault::Res;
 use crate::flags::{self, mask, sext, Lazy};
@@ -87,6 +87,22 @@ fn commit(cpu: &mut Core, f: Fl) {
             cpu.rflags = f;
             cpu.lf.kind = Lazy::NONE;
         }
+    }
+}
+
+/// The effective address of the memory operand, in the shape the
+/// addressing kind `K` promises.
+#[inline(always)]
+fn ea<const K: u8>(cpu: &Core, d: &Decoded) -> u64 {
+    let reg = |n: u8| cpu.gpr[(n & 15) as usize];
+    match K {
+        FLAT64_B => d.disp.wrapping_add(reg(d.base)),
+        FLAT64_BI => d
+            .disp
+            .wrapping_add(reg(d.base))
+            .wrapping_add(reg(d.index) << d.scale),
+        FLAT64_D => d.disp,
+        _ => cpu.ea(d),
     }
 }
 
@@ -165,7 +181,7 @@ fn alu_ri<const OP: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 
 /// `OP reg, [mem]`.
 fn alu_rm<const OP: u8, const W: usize, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
-    let b = read_or!(cpu, d, cpu.ea(d), W, K, alu_rm::<OP, W, ANY>);
+    let b = read_or!(cpu, d, ea::<K>(cpu, d), W, K, alu_rm::<OP, W, ANY>);
     let a = get::<W>(cpu, d.r0);
     let (r, f) = alu::<OP, W>(cpu, a, b);
     if Op::from(OP).stores() {
@@ -180,7 +196,7 @@ fn alu_m<const OP: u8, const W: usize, const K: u8, const IMM: bool>(
     cpu: &mut Core,
     d: &Decoded,
 ) -> Res {
-    let ea = cpu.ea(d);
+    let ea = ea::<K>(cpu, d);
     let a = read_or!(cpu, d, ea, W, K, alu_m::<OP, W, ANY, IMM>);
     let b = if IMM {
         d.imm & mask(W)
@@ -220,7 +236,7 @@ fn incdec<const INC: bool, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 fn incdec_m<const INC: bool, const W: usize, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
-    let ea = cpu.ea(d);
+    let ea = ea::<K>(cpu, d);
     let a = read_or!(cpu, d, ea, W, K, incdec_m::<INC, W, ANY>);
     let (r, f) = incdec_op::<INC, W>(cpu, a);
     write_or!(cpu, d, ea, W, K, r, incdec_m::<INC, W, ANY>);
@@ -253,19 +269,27 @@ fn mov_ri<const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 fn mov_rm<const W: usize, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
-    let v = read_or!(cpu, d, cpu.ea(d), W, K, mov_rm::<W, ANY>);
+    let v = read_or!(cpu, d, ea::<K>(cpu, d), W, K, mov_rm::<W, ANY>);
     put::<W>(cpu, d.r0, v);
     done::<K>(cpu)
 }
 
 fn mov_mr<const W: usize, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
     let v = get::<W>(cpu, d.r1);
-    write_or!(cpu, d, cpu.ea(d), W, K, v, mov_mr::<W, ANY>);
+    write_or!(cpu, d, ea::<K>(cpu, d), W, K, v, mov_mr::<W, ANY>);
     done::<K>(cpu)
 }
 
 fn mov_mi<const W: usize, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
-    write_or!(cpu, d, cpu.ea(d), W, K, d.imm & mask(W), mov_mi::<W, ANY>);
+    write_or!(
+        cpu,
+        d,
+        ea::<K>(cpu, d),
+        W,
+        K,
+        d.imm & mask(W),
+        mov_mi::<W, ANY>
+    );
     done::<K>(cpu)
 }
 
@@ -282,7 +306,7 @@ fn movx_rm<const S: usize, const D: usize, const SIGN: bool, const K: u8>(
     cpu: &mut Core,
     d: &Decoded,
 ) -> Res {
-    let v = read_or!(cpu, d, cpu.ea(d), S, K, movx_rm::<S, D, SIGN, ANY>);
+    let v = read_or!(cpu, d, ea::<K>(cpu, d), S, K, movx_rm::<S, D, SIGN, ANY>);
     let v = if SIGN { sext(v, S) } else { v };
     put::<D>(cpu, d.r0, v);
     done::<K>(cpu)
@@ -307,7 +331,7 @@ fn cmov_rr<const CC: u8, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res {
 }
 
 fn cmov_rm<const CC: u8, const W: usize, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
-    let v = read_or!(cpu, d, cpu.ea(d), W, K, cmov_rm::<CC, W, ANY>);
+    let v = read_or!(cpu, d, ea::<K>(cpu, d), W, K, cmov_rm::<CC, W, ANY>);
     cmov_put::<CC, W>(cpu, d, v);
     done::<K>(cpu)
 }
@@ -351,6 +375,30 @@ const fn condition(n: u8) -> ConditionCode {
     }
 }
 
+/// `by_cc_pair!(cc, f, A, B, C)` picks `f::<A, B, C, CC>`.
+macro_rules! by_cc_pair {
+    ($cc:expr, $f:ident, $a:tt, $b:tt, $c:tt) => {
+        match $cc as u8 {
+            1 => $f::<$a, $b, $c, 1> as Handler,
+            2 => $f::<$a, $b, $c, 2> as Handler,
+            3 => $f::<$a, $b, $c, 3> as Handler,
+            4 => $f::<$a, $b, $c, 4> as Handler,
+            5 => $f::<$a, $b, $c, 5> as Handler,
+            6 => $f::<$a, $b, $c, 6> as Handler,
+            7 => $f::<$a, $b, $c, 7> as Handler,
+            8 => $f::<$a, $b, $c, 8> as Handler,
+            9 => $f::<$a, $b, $c, 9> as Handler,
+            10 => $f::<$a, $b, $c, 10> as Handler,
+            11 => $f::<$a, $b, $c, 11> as Handler,
+            12 => $f::<$a, $b, $c, 12> as Handler,
+            13 => $f::<$a, $b, $c, 13> as Handler,
+            14 => $f::<$a, $b, $c, 14> as Handler,
+            15 => $f::<$a, $b, $c, 15> as Handler,
+            _ => $f::<$a, $b, $c, 16> as Handler,
+        }
+    };
+}
+
 /// One handler instance per condition code: `by_cc!(cc, f::<A, B>)` picks
 /// `f::<CC, A, B>`.
 macro_rules! by_cc {
@@ -372,6 +420,30 @@ macro_rules! by_cc {
             14 => $f::<14 $($(, $g)*)?> as Handler,
             15 => $f::<15 $($(, $g)*)?> as Handler,
             _ => $f::<16 $($(, $g)*)?> as Handler,
+        }
+    };
+}
+
+/// `by_cc!` for the handler selectors below (`fn(kind) -> Handler`).
+macro_rules! by_cc_sel {
+    ($cc:expr, $f:ident $(::<$($g:tt),*>)?) => {
+        match $cc as u8 {
+            1 => $f::<1 $($(, $g)*)?> as fn(u8) -> Handler,
+            2 => $f::<2 $($(, $g)*)?> as fn(u8) -> Handler,
+            3 => $f::<3 $($(, $g)*)?> as fn(u8) -> Handler,
+            4 => $f::<4 $($(, $g)*)?> as fn(u8) -> Handler,
+            5 => $f::<5 $($(, $g)*)?> as fn(u8) -> Handler,
+            6 => $f::<6 $($(, $g)*)?> as fn(u8) -> Handler,
+            7 => $f::<7 $($(, $g)*)?> as fn(u8) -> Handler,
+            8 => $f::<8 $($(, $g)*)?> as fn(u8) -> Handler,
+            9 => $f::<9 $($(, $g)*)?> as fn(u8) -> Handler,
+            10 => $f::<10 $($(, $g)*)?> as fn(u8) -> Handler,
+            11 => $f::<11 $($(, $g)*)?> as fn(u8) -> Handler,
+            12 => $f::<12 $($(, $g)*)?> as fn(u8) -> Handler,
+            13 => $f::<13 $($(, $g)*)?> as fn(u8) -> Handler,
+            14 => $f::<14 $($(, $g)*)?> as fn(u8) -> Handler,
+            15 => $f::<15 $($(, $g)*)?> as fn(u8) -> Handler,
+            _ => $f::<16 $($(, $g)*)?> as fn(u8) -> Handler,
         }
     };
 }
@@ -505,7 +577,7 @@ fn imul_rr<const IMM: bool, const W: usize>(cpu: &mut Core, d: &Decoded) -> Res 
 }
 
 fn imul_rm<const IMM: bool, const W: usize, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
-    let a = read_or!(cpu, d, cpu.ea(d), W, K, imul_rm::<IMM, W, ANY>);
+    let a = read_or!(cpu, d, ea::<K>(cpu, d), W, K, imul_rm::<IMM, W, ANY>);
     imul_op::<IMM, W>(cpu, d, a);
     done::<K>(cpu)
 }
@@ -520,7 +592,7 @@ fn setcc_r<const CC: u8>(cpu: &mut Core, d: &Decoded) -> Res {
 /// SETcc of a byte in memory.
 fn setcc_m<const CC: u8, const K: u8>(cpu: &mut Core, d: &Decoded) -> Res {
     let v = cpu.cond(condition(CC)) as u64;
-    write_or!(cpu, d, cpu.ea(d), 1, K, v, setcc_m::<CC, ANY>);
+    write_or!(cpu, d, ea::<K>(cpu, d), 1, K, v, setcc_m::<CC, ANY>);
     done::<K>(cpu)
 }
 
@@ -556,11 +628,26 @@ fn is_imm(k: OpKind) -> bool {
 /// The addressing kind of `i`'s memory operand (see [`Core::rd_hit`]).
 fn addressing(i: &Instruction) -> u8 {
     if i.code_size() != iced_x86::CodeSize::Code64 {
-        ANY
-    } else if matches!(i.memory_segment(), Register::FS | Register::GS) {
-        BASED64
-    } else {
-        FLAT64
+        return ANY;
+    }
+    if matches!(i.memory_segment(), Register::FS | Register::GS) {
+        return BASED64;
+    }
+    let gpr64 = |r: Register| r.is_gpr64();
+    let (base, index) = (i.memory_base(), i.memory_index());
+    let has_mem = (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory);
+    if !has_mem {
+        return FLAT64;
+    }
+    match (base, index) {
+        (Register::RIP | Register::None, Register::None)
+            if i.memory_displ_size() != 4 || base == Register::RIP =>
+        {
+            FLAT64_D
+        }
+        (b, Register::None) if gpr64(b) => FLAT64_B,
+        (b, x) if gpr64(b) && gpr64(x) => FLAT64_BI,
+        _ => FLAT64,
     }
 }
 
@@ -587,25 +674,42 @@ macro_rules! any_size {
     };
 }
 
+/// `kinds!(k, f [A, ...] [B, ...])` is `f::<A, ..., K, B, ...>` for any
+/// addressing kind `K`.
+macro_rules! kinds {
+    ($k:expr, $f:ident [$($g:tt),*] [$($rest:tt),*]) => {
+        match $k {
+            ANY => $f::<$($g,)* ANY $(, $rest)*> as Handler,
+            FLAT64 => $f::<$($g,)* FLAT64 $(, $rest)*> as Handler,
+            BASED64 => $f::<$($g,)* BASED64 $(, $rest)*> as Handler,
+            FLAT64_B => $f::<$($g,)* FLAT64_B $(, $rest)*> as Handler,
+            FLAT64_BI => $f::<$($g,)* FLAT64_BI $(, $rest)*> as Handler,
+            _ => $f::<$($g,)* FLAT64_D $(, $rest)*> as Handler,
+        }
+    };
+}
+
 /// `mem_form!(w, k, f [A, ...] [B, ...])` is `f::<A, ..., W, K, B, ...>` for
 /// any operand size `W` and addressing kind `K`.
 macro_rules! mem_form {
     ($w:expr, $k:expr, $f:ident [$($g:tt),*] [$($rest:tt),*]) => {
-        match ($w, $k) {
-            (1, ANY) => $f::<$($g,)* 1, ANY $(, $rest)*> as Handler,
-            (1, FLAT64) => $f::<$($g,)* 1, FLAT64 $(, $rest)*> as Handler,
-            (1, _) => $f::<$($g,)* 1, BASED64 $(, $rest)*> as Handler,
-            (2, ANY) => $f::<$($g,)* 2, ANY $(, $rest)*> as Handler,
-            (2, FLAT64) => $f::<$($g,)* 2, FLAT64 $(, $rest)*> as Handler,
-            (2, _) => $f::<$($g,)* 2, BASED64 $(, $rest)*> as Handler,
-            (4, ANY) => $f::<$($g,)* 4, ANY $(, $rest)*> as Handler,
-            (4, FLAT64) => $f::<$($g,)* 4, FLAT64 $(, $rest)*> as Handler,
-            (4, _) => $f::<$($g,)* 4, BASED64 $(, $rest)*> as Handler,
-            (_, ANY) => $f::<$($g,)* 8, ANY $(, $rest)*> as Handler,
-            (_, FLAT64) => $f::<$($g,)* 8, FLAT64 $(, $rest)*> as Handler,
-            (_, _) => $f::<$($g,)* 8, BASED64 $(, $rest)*> as Handler,
+        match $w {
+            1 => kinds!($k, $f [$($g,)* 1] [$($rest),*]),
+            2 => kinds!($k, $f [$($g,)* 2] [$($rest),*]),
+            4 => kinds!($k, $f [$($g,)* 4] [$($rest),*]),
+            _ => kinds!($k, $f [$($g,)* 8] [$($rest),*]),
         }
     };
+}
+
+/// The CMOVcc r, [mem] handler for addressing kind `k`.
+fn cmov_kind<const CC: u8, const W: usize>(k: u8) -> Handler {
+    kinds!(k, cmov_rm [CC, W] [])
+}
+
+/// The SETcc [mem] handler for addressing kind `k`.
+fn setcc_kind<const CC: u8>(k: u8) -> Handler {
+    kinds!(k, setcc_m [CC] [])
 }
 
 /// ALU forms: 0 = reg, reg; 1 = reg, imm; 2 = reg, [mem]; 3 = [mem], reg;
@@ -625,6 +729,81 @@ fn alu_handler(op: Op, w: usize, form: u8, k: u8) -> Handler {
         };
     }
     forms!(Add, Or, Adc, Sbb, And, Sub, Xor, Cmp, Test)
+}
+
+/// CMP or TEST of a register with a register or an immediate, fused with
+/// the Jcc after it (see [`fuse`]): `d` holds the compare's operands, the
+/// Jcc's `Instruction` (RIP already points past it) and its target in
+/// `disp`.
+fn cmp_jcc<const OP: u8, const W: usize, const IMM: bool, const CC: u8>(
+    cpu: &mut Core,
+    d: &Decoded,
+) -> Res {
+    let a = get::<W>(cpu, d.r0);
+    let b = if IMM {
+        d.imm & mask(W)
+    } else {
+        get::<W>(cpu, d.r1)
+    };
+    let (_, f) = alu::<OP, W>(cpu, a, b);
+    commit(cpu, f);
+    if cpu.cond(condition(CC)) {
+        cpu.rip = d.disp;
+    }
+    Ok(())
+}
+
+/// Fuses a register CMP/TEST (`first`, whose instruction is `fi`) with the
+/// 64-bit Jcc after it (`jcc`, instruction `ji`) into one entry that does
+/// both, if the pair has that form. Neither part can fault or end a block,
+/// so the pair retires as a whole (the block counts it as two).
+pub(crate) fn fuse(first: &Decoded, jcc: &Decoded) -> Option<Decoded> {
+    let (fi, ji) = (&first.i, &jcc.i);
+    if fi.code_size() != iced_x86::CodeSize::Code64
+        || fi.op_count() != 2
+        || !matches!(fi.mnemonic(), Mnemonic::Cmp | Mnemonic::Test)
+        || ji.op_count() != 1
+        || ji.op_kind(0) != OpKind::NearBranch64
+        || !super::is_jcc(ji.mnemonic())
+        || !canonical(ji.near_branch64())
+    {
+        return None;
+    }
+    let (_, w) = gpr(fi, 0)?;
+    let imm = match fi.op_kind(1) {
+        OpKind::Register => {
+            gpr(fi, 1).filter(|g| g.1 == w)?;
+            false
+        }
+        k if is_imm(k) => true,
+        _ => return None,
+    };
+    let cc = ji.condition_code();
+    if !matches!(w, 4 | 8) || cc == ConditionCode::None {
+        return None;
+    }
+    macro_rules! pick {
+        ($op:expr) => {
+            match (w, imm) {
+                (8, true) => by_cc_pair!(cc, cmp_jcc, { $op as u8 }, 8, true),
+                (8, false) => by_cc_pair!(cc, cmp_jcc, { $op as u8 }, 8, false),
+                (_, true) => by_cc_pair!(cc, cmp_jcc, { $op as u8 }, 4, true),
+                (_, false) => by_cc_pair!(cc, cmp_jcc, { $op as u8 }, 4, false),
+            }
+        };
+    }
+    let exec = if fi.mnemonic() == Mnemonic::Cmp {
+        pick!(Op::Cmp)
+    } else {
+        pick!(Op::Test)
+    };
+    Some(Decoded {
+        i: *ji,
+        exec,
+        inner: exec,
+        disp: jcc.imm,
+        ..*first
+    })
 }
 
 /// A specialised handler for `i`, if its form has one.
@@ -748,16 +927,8 @@ pub(super) fn select(i: &Instruction) -> Option<Handler> {
                     match (k1, sign) {
                         (OpKind::Register, false) => movx_rr::<$s, $d, false> as Handler,
                         (OpKind::Register, true) => movx_rr::<$s, $d, true> as Handler,
-                        (_, false) => match k {
-                            ANY => movx_rm::<$s, $d, false, ANY> as Handler,
-                            FLAT64 => movx_rm::<$s, $d, false, FLAT64> as Handler,
-                            _ => movx_rm::<$s, $d, false, BASED64> as Handler,
-                        },
-                        (_, true) => match k {
-                            ANY => movx_rm::<$s, $d, true, ANY> as Handler,
-                            FLAT64 => movx_rm::<$s, $d, true, FLAT64> as Handler,
-                            _ => movx_rm::<$s, $d, true, BASED64> as Handler,
-                        },
+                        (_, false) => kinds!(k, movx_rm [$s, $d, false] []),
+                        (_, true) => kinds!(k, movx_rm [$s, $d, true] []),
                     }
                 };
             }
@@ -800,13 +971,10 @@ pub(super) fn select(i: &Instruction) -> Option<Handler> {
                         by_cc!(cc, cmov_rr::<4>)
                     })
                 }
-                OpKind::Memory => Some(match (w, k) {
-                    (8, ANY) => by_cc!(cc, cmov_rm::<8, ANY>),
-                    (8, FLAT64) => by_cc!(cc, cmov_rm::<8, FLAT64>),
-                    (8, _) => by_cc!(cc, cmov_rm::<8, BASED64>),
-                    (_, ANY) => by_cc!(cc, cmov_rm::<4, ANY>),
-                    (_, FLAT64) => by_cc!(cc, cmov_rm::<4, FLAT64>),
-                    (_, _) => by_cc!(cc, cmov_rm::<4, BASED64>),
+                OpKind::Memory => Some(if w == 8 {
+                    by_cc_sel!(cc, cmov_kind::<8>)(k)
+                } else {
+                    by_cc_sel!(cc, cmov_kind::<4>)(k)
                 }),
                 _ => None,
             }
@@ -894,11 +1062,7 @@ pub(super) fn select(i: &Instruction) -> Option<Handler> {
             if let Some((_, 1)) = r0 {
                 Some(by_cc!(cc, setcc_r))
             } else if mem0 {
-                Some(match k {
-                    ANY => by_cc!(cc, setcc_m::<ANY>),
-                    FLAT64 => by_cc!(cc, setcc_m::<FLAT64>),
-                    _ => by_cc!(cc, setcc_m::<BASED64>),
-                })
+                Some(by_cc_sel!(cc, setcc_kind)(k))
             } else {
                 None
             }

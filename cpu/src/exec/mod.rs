@@ -262,7 +262,7 @@ pub(crate) fn is_jcc(m: Mnemonic) -> bool {
     )
 }
 
-pub(crate) use fast::branch_target;
+pub(crate) use fast::{branch_target, fuse};
 #[cfg(test)]
 pub(crate) use shift::shift as shift_op;
 pub(crate) use shift::{shift_flags, Op as ShiftOp};
